@@ -1,0 +1,2 @@
+/* servicectl: placeholder */
+int main(void) { return 0; }

@@ -1,0 +1,1 @@
+# dist: filled in by its owner.

@@ -1,0 +1,1 @@
+# fuzz: filled in by its owner.

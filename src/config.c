@@ -1,0 +1,2 @@
+/* config: placeholder until its module lands. */
+#include "autoconfig.h"

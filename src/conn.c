@@ -1,0 +1,2 @@
+/* conn: placeholder until its module lands. */
+#include "autoconfig.h"

@@ -1,0 +1,2 @@
+/* daemon: placeholder until its module lands. */
+#include "autoconfig.h"

@@ -1,0 +1,2 @@
+/* duration: placeholder until its module lands. */
+#include "autoconfig.h"

@@ -1,0 +1,2 @@
+/* engine: placeholder until its module lands. */
+#include "autoconfig.h"

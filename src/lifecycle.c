@@ -1,0 +1,2 @@
+/* lifecycle: placeholder until its module lands. */
+#include "autoconfig.h"

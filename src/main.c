@@ -1,0 +1,2 @@
+/* main: placeholder */
+int main(void) { return 0; }

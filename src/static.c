@@ -1,0 +1,2 @@
+/* static: placeholder until its module lands. */
+#include "autoconfig.h"

@@ -1,0 +1,27 @@
+/*
+ * static: serves files below a root directory (GET and HEAD), safely. No request path may
+ * leave the root: "..", percent-encoded dots and slashes, NUL bytes and symlinks that
+ * point outside are refused. Files are sent from their descriptor (zero copy).
+ */
+#ifndef SERVICED_STATIC_H
+#define SERVICED_STATIC_H
+
+#include <stddef.h>
+#include <microhttpd.h>
+
+struct static_root;
+
+/* Opens the root directory. Returns 0 or -errno, with err holding the reason. */
+int static_open(struct static_root **out, const char *dir, char *err, size_t errsize);
+/* Accepts NULL. */
+void static_close(struct static_root *r);
+
+/* Answers one request for url (the raw, still percent-encoded path MHD gives). Queues a
+ * response (200, 304, 403, 404, 405, 400) and returns MHD_queue_response's result.
+enum MHD_Result static_serve(struct static_root *r, struct MHD_Connection *c, const char *url,
+			     const char *method);
+
+/* The Content-Type for a file name, by extension ("application/octet-stream" if unknown). */
+const char *static_mime_type(const char *name);
+
+#endif

@@ -1,0 +1,112 @@
+# tests/lib.sh: shared by the end-to-end tests. Sourced, never run.
+#
+# Every wait here waits for a state (a log line, a port, a process exit) with a bound; none
+# sleeps a fixed time and hopes. A test exits 0 (pass), 1 (fail) or 77 (skip).
+
+set -u
+: "${SERVICED:?SERVICED must name the daemon binary}"
+: "${SERVICECTL:=}"
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/serviced-test.XXXXXX")
+TEST_PIDS=()
+WAIT_BOUND=${WAIT_BOUND:-20}   # seconds any single wait may take before the test fails
+
+cleanup() {
+	local p
+	for p in "${TEST_PIDS[@]:-}"; do
+		[ -n "$p" ] && kill -9 "$p" 2>/dev/null
+	done
+	for p in "${TEST_PIDS[@]:-}"; do
+		[ -n "$p" ] && wait "$p" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	if [ -n "${SVC_LOG:-}" ] && [ -f "$SVC_LOG" ]; then
+		echo "--- daemon log ($SVC_LOG) ---" >&2
+		tail -n 40 "$SVC_LOG" >&2
+	fi
+	exit 1
+}
+
+skip() {
+	echo "SKIP: $*" >&2
+	exit 77
+}
+
+pass() {
+	echo "PASS: ${1:-$(basename "$0")}"
+}
+
+# wait_until DESCRIPTION COMMAND...: reruns COMMAND until it succeeds, for at most WAIT_BOUND s.
+wait_until() {
+	local what=$1 deadline=$((SECONDS + WAIT_BOUND))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || fail "timed out waiting for: $what"
+		sleep 0.01
+	done
+}
+
+# svc_start [ARGS...]: starts the daemon on a free loopback port and waits until it logs
+# where it listens. Sets SVC_PID, SVC_PORT, SVC_URL, SVC_LOG. The daemon binds port 0 unless
+# ARGS name --listen.
+svc_start() {
+	local listen=(--listen 127.0.0.1:0) a
+	for a in "$@"; do
+		[ "$a" = --listen ] && listen=()
+	done
+	SVC_LOG=$T/serviced.$((${#TEST_PIDS[@]})).log
+	"$SERVICED" "${listen[@]}" "$@" >"$SVC_LOG" 2>&1 &
+	SVC_PID=$!
+	TEST_PIDS+=("$SVC_PID")
+	wait_until "serviced to listen" svc_listening
+	SVC_PORT=$(sed -n 's/.*listening on http:\/\/[^ ]*:\([0-9][0-9]*\).*/\1/p' "$SVC_LOG" | head -n 1)
+	SVC_URL=http://127.0.0.1:$SVC_PORT
+}
+
+svc_listening() {
+	grep -q 'listening on http://' "$SVC_LOG" 2>/dev/null && return 0
+	kill -0 "$SVC_PID" 2>/dev/null || fail "serviced exited before listening"
+	return 1
+}
+
+# log_has PATTERN: the daemon's log has a line matching the extended regex.
+log_has() {
+	grep -Eq -- "$1" "$SVC_LOG"
+}
+
+# wait_log PATTERN: waits until the daemon logs a line matching PATTERN.
+wait_log() {
+	wait_until "log line /$1/" log_has "$1"
+}
+
+# wait_exit PID [BOUND]: waits for a child to exit; prints its exit status. Fails if it is
+# still alive after BOUND seconds (default WAIT_BOUND).
+wait_exit() {
+	local pid=$1 bound=${2:-$WAIT_BOUND} rc
+	( sleep "$bound"; kill -9 "$pid" 2>/dev/null ) >/dev/null 2>&1 &
+	local guard=$!
+	wait "$pid"
+	rc=$?
+	kill "$guard" 2>/dev/null
+	wait "$guard" 2>/dev/null
+	[ "$rc" -eq 137 ] && fail "process $pid did not exit within ${bound}s"
+	echo "$rc"
+}
+
+# http_code URL [CURL ARGS...]: prints the status code of one request.
+http_code() {
+	local url=$1
+	shift
+	curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@" "$url"
+}
+
+# expect_eq WHAT EXPECTED ACTUAL
+expect_eq() {
+	[ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"
+}
