@@ -1,1 +1,64 @@
-/* placeholder */
+/*
+ * conn: the registry of open connections. libmicrohttpd owns the connections; the registry
+ * holds what the engine must know to close them from its own thread: the socket, whether a
+ * request is in flight, whether it is suspended or carries a stream.
+ *
+ * A record is created in NOTIFY_CONNECTION STARTED and freed in CLOSED, which
+ * libmicrohttpd delivers before close(): so the fd in a record is never a reused one.
+ */
+#ifndef SERVICED_CONN_H
+#define SERVICED_CONN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <microhttpd.h>
+
+/* A connection's activity. The change idle -> busy (a request arrived) races with the
+ * engine's idle -> closing (grace began); a compare-and-swap decides, so a connection is
+ * never closed under a request it has accepted. */
+enum conn_phase { CONN_IDLE = 0, CONN_BUSY, CONN_CLOSING };
+
+struct conn {
+	struct conn *prev, *next;
+	struct MHD_Connection *mhd;
+	int fd;
+	_Atomic int phase;
+	/* Only the connection's own worker thread touches these: */
+	bool close_marked; /* "Connection: close" was set for the current request */
+	_Atomic bool has_stream; /* the current response is a serviced stream */
+	void *app_cls;     /* the application's per-request pointer */
+	/* Under the registry lock: */
+	bool suspended; /* suspended by the application */
+	bool cancelled; /* resumed by the engine at mercy: answer 503 */
+};
+
+struct conn_registry {
+	pthread_mutex_t lock;
+	struct conn head; /* sentinel of a circular list */
+	size_t count;
+};
+
+void conn_registry_init(struct conn_registry *r);
+void conn_registry_destroy(struct conn_registry *r);
+
+/* Makes and links a record; NULL when out of memory. */
+struct conn *conn_add(struct conn_registry *r, struct MHD_Connection *mhd, int fd);
+/* Unlinks and frees a record. Accepts NULL. */
+void conn_remove(struct conn_registry *r, struct conn *c);
+
+/* A request arrived on c: idle -> busy. False when the engine is already closing it. */
+bool conn_begin_request(struct conn *c);
+/* The request on c ended: busy -> idle. */
+void conn_end_request(struct conn *c);
+
+/* Shuts down (SHUT_RDWR) every connection with no request in flight; returns how many. */
+size_t conn_close_idle(struct conn_registry *r);
+/* Shuts down every connection; with except_streams, those carrying a stream are left to
+ * end their stream. Returns how many. */
+size_t conn_close_all(struct conn_registry *r, bool except_streams);
+/* Marks every suspended connection cancelled and resumes it; returns how many. */
+size_t conn_cancel_suspended(struct conn_registry *r);
+
+#endif

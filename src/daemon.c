@@ -1,2 +1,180 @@
-/* daemon: placeholder until its module lands. */
+/*
+ * daemon: the serviced daemon's HTTP side on top of the engine. Routes: /healthz (alive),
+ * /readyz (accepting work: 503 from the drain delay on), then static files from --root or
+ * the built-in page. Responses that never change are made once and shared; libmicrohttpd
+ * responses may be queued from many threads as long as nobody modifies them.
+ */
 #include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "static.h"
+
+struct daemon {
+	serviced *engine;
+	struct static_root *root;
+	bool access_log;
+	struct MHD_Response *page, *alive, *ready, *not_ready, *not_found, *not_allowed;
+};
+
+static const char daemon_page[] =
+	"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>serviced</title></head>\n"
+	"<body><h1>serviced is running</h1>\n"
+	"<p>Serve your own files with <code>serviced --root DIR</code>.</p></body></html>\n";
+
+/* Marks the first handler call of a request: libmicrohttpd closes the connection if a
+ * response is queued on the first call, so every route answers on the second. */
+static char daemon_first_call;
+
+static struct MHD_Response *daemon_fixed(const char *body, const char *type)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+
+	if (r && type)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	return r;
+}
+
+static void daemon_free_responses(struct daemon *d)
+{
+	struct MHD_Response *all[] = { d->page,      d->alive,     d->ready,
+				       d->not_ready, d->not_found, d->not_allowed };
+
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		if (all[i])
+			MHD_destroy_response(all[i]);
+}
+
+static int daemon_make_responses(struct daemon *d)
+{
+	d->page = daemon_fixed(daemon_page, "text/html; charset=utf-8");
+	d->alive = daemon_fixed("ok\n", "text/plain; charset=utf-8");
+	d->ready = daemon_fixed("ready\n", "text/plain; charset=utf-8");
+	d->not_ready = daemon_fixed("draining\n", "text/plain; charset=utf-8");
+	d->not_found = daemon_fixed("Not Found\n", "text/plain; charset=utf-8");
+	d->not_allowed = daemon_fixed("Method Not Allowed\n", "text/plain; charset=utf-8");
+	if (!d->page || !d->alive || !d->ready || !d->not_ready || !d->not_found ||
+	    !d->not_allowed)
+		return -ENOMEM;
+	if (MHD_add_response_header(d->not_allowed, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES)
+		return -ENOMEM;
+	return 0;
+}
+
+static void daemon_access_log(struct MHD_Connection *c, const char *method, const char *url,
+			      unsigned status)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char addr[INET6_ADDRSTRLEN] = "-";
+
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr,
+				  sizeof addr);
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr,
+				  sizeof addr);
+	}
+	log_msg(LOG_INFO, "access: %s \"%s %.300s\" %u", addr, method, url, status);
+}
+
+static enum MHD_Result daemon_queue(struct daemon *d, struct MHD_Connection *c,
+				    const char *method, const char *url, unsigned status,
+				    struct MHD_Response *r)
+{
+	if (d->access_log)
+		daemon_access_log(c, method, url, status);
+	return MHD_queue_response(c, status, r);
+}
+
+static bool daemon_method_ok(const char *method)
+{
+	return strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+}
+
+static enum MHD_Result daemon_handler(void *cls, struct MHD_Connection *c, const char *url,
+				      const char *method, const char *version,
+				      const char *upload_data, size_t *upload_data_size,
+				      void **req_cls)
+{
+	struct daemon *d = cls;
+
+	(void)version;
+	(void)upload_data;
+	if (*req_cls == NULL) {
+		*req_cls = &daemon_first_call;
+		return MHD_YES;
+	}
+	/* No route takes a body: it is read and dropped (bounded by the connection's
+	 * memory limit per chunk), then the request is answered. */
+	if (*upload_data_size != 0) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0) {
+		if (!daemon_method_ok(method))
+			return daemon_queue(d, c, method, url, MHD_HTTP_METHOD_NOT_ALLOWED,
+					    d->not_allowed);
+		if (url[1] == 'h')
+			return daemon_queue(d, c, method, url, MHD_HTTP_OK, d->alive);
+		if (serviced_is_ready(d->engine))
+			return daemon_queue(d, c, method, url, MHD_HTTP_OK, d->ready);
+		return daemon_queue(d, c, method, url, MHD_HTTP_SERVICE_UNAVAILABLE, d->not_ready);
+	}
+	if (d->root) {
+		if (d->access_log)
+			daemon_access_log(c, method, url, 0);
+		return static_serve(d->root, c, url, method);
+	}
+	if (!daemon_method_ok(method))
+		return daemon_queue(d, c, method, url, MHD_HTTP_METHOD_NOT_ALLOWED, d->not_allowed);
+	if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
+		return daemon_queue(d, c, method, url, MHD_HTTP_OK, d->page);
+	return daemon_queue(d, c, method, url, MHD_HTTP_NOT_FOUND, d->not_found);
+}
+
+int daemon_run(struct config *cfg)
+{
+	struct daemon d = { .access_log = cfg->access_log };
+	struct serviced_error err = { 0 };
+	char errbuf[512];
+	int status;
+
+	if (cfg->root && static_open(&d.root, cfg->root, errbuf, sizeof errbuf) < 0) {
+		log_msg(LOG_ERR, "%s", errbuf);
+		return SERVICED_EXIT_FAILURE;
+	}
+	if (daemon_make_responses(&d) < 0) {
+		log_msg(LOG_ERR, "out of memory");
+		status = SERVICED_EXIT_FAILURE;
+		goto out;
+	}
+	if (serviced_new(&d.engine, &cfg->engine, daemon_handler, &d, &err) < 0) {
+		log_msg(LOG_ERR, "%s", err.message);
+		status = SERVICED_EXIT_FAILURE;
+		goto out;
+	}
+	serviced_set_logger(d.engine, log_engine, NULL);
+	if (serviced_start(d.engine, &err) < 0) {
+		log_msg(LOG_ERR, "%s", err.message);
+		status = SERVICED_EXIT_FAILURE;
+		goto out;
+	}
+	status = serviced_run(d.engine);
+out:
+	serviced_free(d.engine);
+	daemon_free_responses(&d);
+	static_close(d.root);
+	return status;
+}

@@ -1,2 +1,1280 @@
-/* engine: placeholder until its module lands. */
+/*
+ * engine: runs libmicrohttpd under the shutdown lifecycle.
+ *
+ * Threads: libmicrohttpd's workers (an epoll thread pool) run the application's handler;
+ * the engine thread (the caller of serviced_run()) owns the lifecycle's reactions. Workers
+ * only count (atomics) and, while draining, wake the engine through an eventfd when the
+ * last request or connection is gone, so a phase ends the moment its work is done.
+ *
+ * The lifecycle is guarded by one mutex and changed from any thread (signals, API, control
+ * socket). Each transition is queued; the engine thread takes the queue and performs the
+ * reactions (closing the listener, closing idle connections, ending streams, stopping MHD)
+ * outside the lock, because stopping MHD joins the very threads that may call us.
+ */
 #include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "engine.h"
+#include "lifecycle.h"
+
+#define ENGINE_MAX_OBSERVERS 8
+#define ENGINE_MAX_HOOKS 16
+#define ENGINE_MAX_WATCHES 256
+#define ENGINE_MAX_TICKS 8
+#define ENGINE_MAX_CLEANUPS 8
+#define ENGINE_RING 64
+#define ENGINE_BACKLOG 1024
+
+struct engine_watch {
+	int fd; /* -1 when the slot is free */
+	uint32_t generation;
+	serviced_fd_cb fn;
+	void *cls;
+};
+
+struct engine_tick {
+	uint64_t interval_ms, next_ms;
+	serviced_tick_cb fn;
+	void *cls;
+};
+
+struct engine_hook {
+	char name[64];
+	serviced_hook fn;
+	void *cls;
+	uint64_t timeout_ms;
+};
+
+struct engine_transition {
+	enum serviced_state from, to;
+};
+
+struct serviced {
+	struct serviced_options opt;
+	char *listen_spec;
+	char bound[INET6_ADDRSTRLEN + 16];
+	serviced_handler handler;
+	void *handler_cls;
+	serviced_completed completed;
+	void *completed_cls;
+	serviced_logger logger;
+	void *logger_cls;
+
+	struct MHD_Daemon *mhd;
+	struct MHD_Response *resp_503;
+	int listen_fd;
+	bool listen_owned; /* we bound it: we may shut it down; an inherited one never */
+	bool quiesced;
+	bool started;
+	sigset_t sigmask;
+	int epfd, sigfd, wakefd, shutfd;
+	int last_signal;
+
+	/* The lifecycle and its queue of transitions, under lock. */
+	pthread_mutex_t lock;
+	struct lifecycle lc;
+	struct engine_transition ring[ENGINE_RING];
+	unsigned ring_head, ring_tail;
+	enum serviced_state acted; /* the last state the engine has reacted to */
+
+	/* Counts, written by the workers. */
+	_Atomic int state;
+	_Atomic uint64_t in_flight, conns_open, streams, suspended;
+	_Atomic uint64_t requests_total, connections_total;
+	_Atomic uint64_t completed_in[SERVICED_STATE_COUNT_], cut_in[SERVICED_STATE_COUNT_];
+	struct conn_registry reg;
+
+	struct { serviced_on_state fn; void *cls; } observers[ENGINE_MAX_OBSERVERS];
+	unsigned n_observers;
+	struct engine_hook hooks[ENGINE_MAX_HOOKS];
+	unsigned n_hooks;
+	struct engine_watch watches[ENGINE_MAX_WATCHES];
+	struct engine_tick ticks[ENGINE_MAX_TICKS];
+	unsigned n_ticks;
+	struct { engine_cleanup_fn fn; void *cls; } cleanups[ENGINE_MAX_CLEANUPS];
+	unsigned n_cleanups;
+	uint64_t started_ms;
+	int exit_status;
+};
+
+/* The connection whose handler is running on this thread, for stream bookkeeping. */
+static _Thread_local struct conn *engine_current;
+
+static const struct { unsigned bit; int signo; const char *name; } engine_signals[] = {
+	{ SERVICED_SIG_TERM, SIGTERM, "SIGTERM" }, { SERVICED_SIG_INT, SIGINT, "SIGINT" },
+	{ SERVICED_SIG_QUIT, SIGQUIT, "SIGQUIT" }, { SERVICED_SIG_HUP, SIGHUP, "SIGHUP" },
+	{ SERVICED_SIG_USR1, SIGUSR1, "SIGUSR1" }, { SERVICED_SIG_USR2, SIGUSR2, "SIGUSR2" },
+};
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+static const char *engine_signal_name(int signo)
+{
+	for (size_t i = 0; i < sizeof engine_signals / sizeof engine_signals[0]; i++)
+		if (engine_signals[i].signo == signo)
+			return engine_signals[i].name;
+	return "signal";
+}
+
+uint64_t engine_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void engine_log(serviced *s, int priority, const char *fmt, ...)
+{
+	char line[768];
+	va_list ap;
+
+	if (!s->logger)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	s->logger(s->logger_cls, priority, line);
+}
+
+int engine_error(struct serviced_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err) {
+		err->code = code;
+		va_start(ap, fmt);
+		vsnprintf(err->message, sizeof err->message, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+int engine_add_cleanup(serviced *s, engine_cleanup_fn fn, void *cls)
+{
+	if (s->n_cleanups >= ENGINE_MAX_CLEANUPS)
+		return -ENOSPC;
+	s->cleanups[s->n_cleanups].fn = fn;
+	s->cleanups[s->n_cleanups].cls = cls;
+	s->n_cleanups++;
+	return 0;
+}
+
+static void engine_wake(serviced *s)
+{
+	uint64_t one = 1;
+
+	/* Only fails when the counter is saturated: then the engine is awake anyway. */
+	if (write(s->wakefd, &one, sizeof one) < 0)
+		return;
+}
+
+static void engine_load(const serviced *s, struct lifecycle_load *load)
+{
+	load->requests_in_flight = atomic_load(&s->in_flight);
+	load->connections_open = atomic_load(&s->conns_open);
+}
+
+static struct conn *engine_conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* ---- the lifecycle's observer: runs under s->lock, from any thread ---------------- */
+
+static void engine_on_transition(void *cls, const struct lifecycle *lc, enum serviced_state from,
+				 enum serviced_state to)
+{
+	serviced *s = cls;
+	unsigned next = (s->ring_tail + 1) % ENGINE_RING;
+
+	(void)lc;
+	atomic_store(&s->state, to);
+	if (to == SERVICED_STATE_GRACE) {
+		uint64_t one = 1;
+
+		/* Handlers polling serviced_shutdown_fd() learn of it now, not at the next tick. */
+		if (write(s->shutfd, &one, sizeof one) < 0)
+			(void)0;
+	}
+	if (next == s->ring_head) /* full: a reaction is lost, the state itself is not */
+		s->ring_head = (s->ring_head + 1) % ENGINE_RING;
+	s->ring[s->ring_tail].from = from;
+	s->ring[s->ring_tail].to = to;
+	s->ring_tail = next;
+	engine_wake(s);
+}
+
+/* ---- libmicrohttpd callbacks: run on worker threads ------------------------------- */
+
+static void engine_notify_connection(void *cls, struct MHD_Connection *connection,
+				     void **socket_context, enum MHD_ConnectionNotificationCode toe)
+{
+	serviced *s = cls;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct conn *c = conn_add(&s->reg, connection, ci ? ci->connect_fd : -1);
+
+		*socket_context = c;
+		atomic_fetch_add(&s->conns_open, 1);
+		atomic_fetch_add(&s->connections_total, 1);
+		if (!c) {
+			engine_log(s, LOG_ERR, "out of memory tracking a connection");
+			return;
+		}
+		/* Accepted after grace began (before the listener was closed): it is idle,
+		 * and idle connections are closed at once. */
+		if (atomic_load(&s->state) >= SERVICED_STATE_GRACE) {
+			int expected = CONN_IDLE;
+
+			if (atomic_compare_exchange_strong(&c->phase, &expected, CONN_CLOSING))
+				shutdown(c->fd, SHUT_RDWR);
+		}
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		conn_remove(&s->reg, *socket_context);
+		*socket_context = NULL;
+		if (atomic_fetch_sub(&s->conns_open, 1) == 1 &&
+		    atomic_load(&s->state) >= SERVICED_STATE_GRACE)
+			engine_wake(s);
+	}
+}
+
+/* The first callback of a request: it begins the request's accounting. Its result
+ * becomes the request's context: the connection's record, so no allocation per request. */
+static void *engine_uri_log(void *cls, const char *uri, struct MHD_Connection *connection)
+{
+	serviced *s = cls;
+	struct conn *c = engine_conn_of(connection);
+
+	(void)uri;
+	if (!c)
+		return NULL;
+	conn_begin_request(c);
+	c->close_marked = false;
+	atomic_store_explicit(&c->has_stream, false, memory_order_relaxed);
+	c->app_cls = NULL;
+	atomic_fetch_add(&s->in_flight, 1);
+	return c;
+}
+
+static void engine_completed(void *cls, struct MHD_Connection *connection, void **req_cls,
+			     enum MHD_RequestTerminationCode toe)
+{
+	serviced *s = cls;
+	struct conn *c = *req_cls;
+	int st;
+
+	if (!c)
+		return;
+	if (s->completed)
+		s->completed(s->completed_cls, connection, &c->app_cls, toe);
+	st = atomic_load(&s->state);
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		atomic_fetch_add(&s->completed_in[st], 1);
+	else
+		atomic_fetch_add(&s->cut_in[st], 1);
+	atomic_fetch_add(&s->requests_total, 1);
+	conn_end_request(c);
+	/* A response queued before grace began carried no "Connection: close": end the
+	 * connection by its read side, so no further request is taken from it. */
+	if (st >= SERVICED_STATE_GRACE && !c->close_marked && c->fd >= 0)
+		shutdown(c->fd, SHUT_RD);
+	*req_cls = NULL;
+	if (atomic_fetch_sub(&s->in_flight, 1) == 1 && st >= SERVICED_STATE_GRACE)
+		engine_wake(s);
+}
+
+/* From grace on, every response carries "Connection: close". libmicrohttpd honours a
+ * request's "close" token when it builds the reply; adding it to this request's headers
+ * touches only this connection, unlike changing a shared response. */
+static void engine_mark_close(serviced *s, struct conn *c, struct MHD_Connection *connection)
+{
+	if (c->close_marked ||
+	    atomic_load_explicit(&s->state, memory_order_relaxed) < SERVICED_STATE_GRACE)
+		return;
+	c->close_marked = MHD_set_connection_value(connection, MHD_HEADER_KIND,
+						   MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
+}
+
+static enum MHD_Result engine_access(void *cls, struct MHD_Connection *connection,
+				     const char *url, const char *method, const char *version,
+				     const char *upload_data, size_t *upload_data_size,
+				     void **req_cls)
+{
+	serviced *s = cls;
+	struct conn *c = *req_cls;
+	enum MHD_Result r;
+
+	if (!c) /* no URI callback ran: cannot happen with libmicrohttpd >= 0.9.71 */
+		return MHD_NO;
+	if (c->cancelled) {
+		/* Resumed by the engine at mercy: the application is not called again. */
+		c->cancelled = false;
+		return MHD_queue_response(connection, MHD_HTTP_SERVICE_UNAVAILABLE, s->resp_503);
+	}
+	engine_mark_close(s, c, connection);
+	engine_current = c;
+	r = s->handler(s->handler_cls, connection, url, method, version, upload_data,
+		       upload_data_size, &c->app_cls);
+	engine_current = NULL;
+	/* Grace may have begun while the handler ran; the reply is built after it returns. */
+	engine_mark_close(s, c, connection);
+	return r;
+}
+
+static void engine_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	serviced *s = cls;
+	char line[512];
+	size_t n;
+
+	vsnprintf(line, sizeof line, fmt, ap);
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	engine_log(s, LOG_WARNING, "libmicrohttpd: %s", line);
+}
+
+/* ---- streams and suspension ------------------------------------------------------ */
+
+struct engine_stream {
+	serviced *s;
+	unsigned flags;
+	MHD_ContentReaderCallback reader;
+	void *cls;
+	MHD_ContentReaderFreeCallback free_cb;
+};
+
+static ssize_t engine_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct engine_stream *st = cls;
+	int state = atomic_load_explicit(&st->s->state, memory_order_relaxed);
+
+	/* Ending the stream (rather than erroring) sends the chunked terminator: the client
+	 * sees a complete response. */
+	if (state >= SERVICED_STATE_MERCY ||
+	    (state >= SERVICED_STATE_GRACE && (st->flags & SERVICED_STREAM_CANCEL_ON_SHUTDOWN)))
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	return st->reader(st->cls, pos, buf, max);
+}
+
+static void engine_stream_free(void *cls)
+{
+	struct engine_stream *st = cls;
+
+	if (st->free_cb)
+		st->free_cb(st->cls);
+	atomic_fetch_sub(&st->s->streams, 1);
+	free(st);
+}
+
+struct MHD_Response *serviced_stream_response(serviced *s, unsigned flags,
+					      MHD_ContentReaderCallback reader, void *cls,
+					      MHD_ContentReaderFreeCallback free_cb)
+{
+	struct engine_stream *st = calloc(1, sizeof *st);
+	struct MHD_Response *r;
+
+	if (!st)
+		return NULL;
+	st->s = s;
+	st->flags = flags;
+	st->reader = reader;
+	st->cls = cls;
+	st->free_cb = free_cb;
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, engine_stream_read, st,
+					      engine_stream_free);
+	if (!r) {
+		free(st);
+		return NULL;
+	}
+	atomic_fetch_add(&s->streams, 1);
+	if (engine_current)
+		atomic_store(&engine_current->has_stream, true);
+	return r;
+}
+
+void serviced_suspend(serviced *s, struct MHD_Connection *connection)
+{
+	struct conn *c = engine_conn_of(connection);
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&s->reg.lock);
+	if (atomic_load(&s->state) >= SERVICED_STATE_MERCY) {
+		/* Too late to wait: the next handler call answers 503 instead. */
+		c->cancelled = true;
+	} else {
+		c->suspended = true;
+		atomic_fetch_add(&s->suspended, 1);
+		MHD_suspend_connection(connection);
+	}
+	pthread_mutex_unlock(&s->reg.lock);
+}
+
+void serviced_resume(serviced *s, struct MHD_Connection *connection)
+{
+	struct conn *c = engine_conn_of(connection);
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&s->reg.lock);
+	if (c->suspended) {
+		c->suspended = false;
+		atomic_fetch_sub(&s->suspended, 1);
+		MHD_resume_connection(connection);
+	}
+	pthread_mutex_unlock(&s->reg.lock);
+}
+
+/* ---- options, creation ------------------------------------------------------------ */
+
+void serviced_options_init(struct serviced_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->listen = "127.0.0.1:8080";
+	o->listen_fd = -1;
+	o->grace_ms = 10000;
+	o->mercy_ms = 5000;
+	o->force_ms = 1000;
+	o->signals = SERVICED_SIG_TERM | SERVICED_SIG_INT;
+	o->connection_limit = 1024;
+	o->connection_timeout_s = 60;
+	o->connection_memory = 32 * 1024;
+}
+
+int serviced_new(serviced **out, const struct serviced_options *o, serviced_handler handler,
+		 void *handler_cls, struct serviced_error *err)
+{
+	serviced *s;
+
+	*out = NULL;
+	if (!handler)
+		return engine_error(err, -EINVAL, "no access handler given");
+	s = calloc(1, sizeof *s);
+	if (!s)
+		return engine_error(err, -ENOMEM, "out of memory");
+	if (o)
+		s->opt = *o;
+	else
+		serviced_options_init(&s->opt);
+	s->listen_spec = strdup(s->opt.listen ? s->opt.listen : "127.0.0.1:8080");
+	if (!s->listen_spec) {
+		free(s);
+		return engine_error(err, -ENOMEM, "out of memory");
+	}
+	s->opt.listen = s->listen_spec;
+	s->handler = handler;
+	s->handler_cls = handler_cls;
+	s->listen_fd = -1;
+	s->epfd = s->sigfd = s->wakefd = s->shutfd = -1;
+	for (int i = 0; i < ENGINE_MAX_WATCHES; i++)
+		s->watches[i].fd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	conn_registry_init(&s->reg);
+	{
+		uint64_t knobs[SERVICED_KNOB_COUNT_] = {
+			[SERVICED_KNOB_DRAIN_DELAY] = s->opt.drain_delay_ms,
+			[SERVICED_KNOB_GRACE] = s->opt.grace_ms,
+			[SERVICED_KNOB_MERCY] = s->opt.mercy_ms,
+			[SERVICED_KNOB_FORCE] = s->opt.force_ms,
+		};
+		s->started_ms = engine_now_ms();
+		lifecycle_init(&s->lc, knobs, s->started_ms, engine_on_transition, s);
+	}
+	/* The eventfd for "grace began" exists from the start, so handlers may poll it. */
+	s->shutfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->shutfd < 0 || s->wakefd < 0) {
+		int e = -errno;
+
+		serviced_free(s);
+		return engine_error(err, e, "eventfd: %s", strerror(-e));
+	}
+	*out = s;
+	return 0;
+}
+
+void serviced_free(serviced *s)
+{
+	if (!s)
+		return;
+	for (unsigned i = s->n_cleanups; i-- > 0;)
+		s->cleanups[i].fn(s->cleanups[i].cls);
+	if (s->mhd) {
+		/* Never stop an unquiesced daemon on an inherited socket: MHD would shut the
+		 * shared socket down for the next instance. */
+		if (!s->quiesced)
+			MHD_quiesce_daemon(s->mhd);
+		MHD_stop_daemon(s->mhd);
+	}
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	if (s->resp_503)
+		MHD_destroy_response(s->resp_503);
+	for (int fd_i = 0; fd_i < 4; fd_i++) {
+		int fd = fd_i == 0 ? s->epfd : fd_i == 1 ? s->sigfd : fd_i == 2 ? s->wakefd : s->shutfd;
+
+		if (fd >= 0)
+			close(fd);
+	}
+	conn_registry_destroy(&s->reg);
+	pthread_mutex_destroy(&s->lock);
+	free(s->listen_spec);
+	free(s);
+}
+
+void serviced_set_logger(serviced *s, serviced_logger fn, void *cls)
+{
+	s->logger = fn;
+	s->logger_cls = cls;
+}
+
+void serviced_set_completed(serviced *s, serviced_completed fn, void *cls)
+{
+	s->completed = fn;
+	s->completed_cls = cls;
+}
+
+int serviced_add_state_observer(serviced *s, serviced_on_state fn, void *cls)
+{
+	if (s->n_observers >= ENGINE_MAX_OBSERVERS)
+		return -ENOSPC;
+	s->observers[s->n_observers].fn = fn;
+	s->observers[s->n_observers].cls = cls;
+	s->n_observers++;
+	return 0;
+}
+
+int serviced_add_hook(serviced *s, const char *name, serviced_hook fn, void *cls,
+		      uint64_t timeout_ms)
+{
+	struct engine_hook *h;
+
+	if (!fn)
+		return -EINVAL;
+	if (s->n_hooks >= ENGINE_MAX_HOOKS)
+		return -ENOSPC;
+	h = &s->hooks[s->n_hooks++];
+	snprintf(h->name, sizeof h->name, "%s", name ? name : "hook");
+	h->fn = fn;
+	h->cls = cls;
+	h->timeout_ms = timeout_ms;
+	return 0;
+}
+
+/* ---- binding ---------------------------------------------------------------------- */
+
+/* Splits "ADDR:PORT" or "[V6]:PORT" into a socket address. */
+static int engine_parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *h;
+	size_t hl;
+	struct addrinfo hints, *ai;
+	char *end;
+	long port;
+
+	if (spec[0] == '[') {
+		const char *close = strchr(spec, ']');
+
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		h = spec + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (!colon)
+			return -EINVAL;
+		h = spec;
+		hl = (size_t)(colon - spec);
+	}
+	if (hl >= sizeof host)
+		return -EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || port < 0 || port > 65535)
+		return -EINVAL;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE | AI_NUMERICSERV;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(hl == 0 || strcmp(host, "*") == 0 ? NULL : host, colon + 1, &hints, &ai))
+		return -EINVAL;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static int engine_bind(serviced *s, struct serviced_error *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1;
+
+	if (engine_parse_listen(s->listen_spec, &ss, &len) < 0)
+		return engine_error(err, -EINVAL, "listen address '%s': expected ADDR:PORT or [ADDR]:PORT",
+				    s->listen_spec);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return engine_error(err, -errno, "listen %s: socket: %s", s->listen_spec,
+				    strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, ENGINE_BACKLOG) < 0) {
+		int e = errno;
+
+		close(fd);
+		return engine_error(err, -e, "listen %s: %s", s->listen_spec, strerror(e));
+	}
+	s->listen_fd = fd;
+	s->listen_owned = true;
+	return 0;
+}
+
+/* Records the address actually bound (port 0 picks one). */
+static void engine_describe_listener(serviced *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	char host[INET6_ADDRSTRLEN];
+
+	if (getsockname(s->listen_fd, (struct sockaddr *)&ss, &len) < 0) {
+		snprintf(s->bound, sizeof s->bound, "fd %d", s->listen_fd);
+		return;
+	}
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+		snprintf(s->bound, sizeof s->bound, "[%s]:%u", host, ntohs(a->sin6_port));
+	} else if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+		snprintf(s->bound, sizeof s->bound, "%s:%u", host, ntohs(a->sin_port));
+	} else {
+		snprintf(s->bound, sizeof s->bound, "fd %d", s->listen_fd);
+	}
+}
+
+const char *serviced_listen_address(const serviced *s)
+{
+	return s->bound;
+}
+
+static unsigned engine_threads(const serviced *s)
+{
+	long n;
+
+	if (s->opt.threads > 0)
+		return s->opt.threads;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+int serviced_start(serviced *s, struct serviced_error *err)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	unsigned threads = engine_threads(s);
+	static const char busy[] = "Service Unavailable: shutting down\n";
+	int r;
+
+	if (s->started)
+		return engine_error(err, -EALREADY, "already started");
+	/* Signals arrive through a signalfd on the engine thread; blocking them here, before
+	 * MHD makes its workers, keeps any worker from taking them. */
+	sigemptyset(&s->sigmask);
+	for (size_t i = 0; i < sizeof engine_signals / sizeof engine_signals[0]; i++)
+		if (s->opt.signals & engine_signals[i].bit)
+			sigaddset(&s->sigmask, engine_signals[i].signo);
+	if (pthread_sigmask(SIG_BLOCK, &s->sigmask, NULL) != 0)
+		return engine_error(err, -EINVAL, "cannot block signals");
+	s->sigfd = signalfd(-1, &s->sigmask, SFD_CLOEXEC | SFD_NONBLOCK);
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->sigfd < 0 || s->epfd < 0)
+		return engine_error(err, -errno, "signalfd/epoll: %s", strerror(errno));
+	ev.data.u64 = UINT64_MAX;
+	epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sigfd, &ev);
+	ev.data.u64 = UINT64_MAX - 1;
+	epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wakefd, &ev);
+
+	if (s->opt.listen_fd >= 0) {
+		s->listen_fd = s->opt.listen_fd;
+		s->listen_owned = false;
+	} else if ((r = engine_bind(s, err)) < 0) {
+		return r;
+	}
+	engine_describe_listener(s);
+
+	s->resp_503 = MHD_create_response_from_buffer(sizeof busy - 1, (void *)busy,
+						      MHD_RESPMEM_PERSISTENT);
+	if (!s->resp_503 ||
+	    MHD_add_response_header(s->resp_503, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)
+		return engine_error(err, -ENOMEM, "out of memory");
+
+	{
+		struct MHD_OptionItem ops[] = {
+			/* The logger first, or MHD reports the options before it on stderr. */
+			{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)engine_mhd_log, s },
+			{ MHD_OPTION_LISTEN_SOCKET, s->listen_fd, NULL },
+			{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)engine_notify_connection, s },
+			{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)engine_completed, s },
+			{ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)engine_uri_log, s },
+			{ MHD_OPTION_CONNECTION_LIMIT, s->opt.connection_limit, NULL },
+			{ MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->opt.per_ip_connection_limit, NULL },
+			{ MHD_OPTION_CONNECTION_TIMEOUT, s->opt.connection_timeout_s, NULL },
+			{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)s->opt.connection_memory, NULL },
+			{ threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL },
+			{ MHD_OPTION_END, 0, NULL },
+		};
+		/* The fast mode of MHD-NOTES: an epoll thread pool; ITC so that quiesce works;
+		 * suspend/resume for asynchronous handlers. */
+		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+				 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+
+		s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, engine_access, s, MHD_OPTION_ARRAY,
+					  ops, MHD_OPTION_END);
+	}
+	if (!s->mhd)
+		return engine_error(err, -EIO, "listen %s: libmicrohttpd failed to start", s->bound);
+	s->started = true;
+	engine_log(s, LOG_INFO, "listening on http://%s (%u threads)", s->bound, threads);
+	return 0;
+}
+
+/* ---- the lifecycle, from any thread ----------------------------------------------- */
+
+int serviced_shutdown(serviced *s, enum serviced_trigger by, bool now)
+{
+	struct lifecycle_load load;
+	int r;
+
+	engine_load(s, &load);
+	pthread_mutex_lock(&s->lock);
+	r = lifecycle_trigger(&s->lc, by, now, engine_now_ms(), &load);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int serviced_cancel(serviced *s)
+{
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = lifecycle_cancel(&s->lc, engine_now_ms());
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+uint64_t serviced_get_knob(serviced *s, enum serviced_knob k)
+{
+	uint64_t v;
+
+	if ((unsigned)k >= SERVICED_KNOB_COUNT_)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	v = s->lc.knobs[k];
+	pthread_mutex_unlock(&s->lock);
+	return v;
+}
+
+int serviced_set_knob(serviced *s, enum serviced_knob k, uint64_t ms)
+{
+	struct lifecycle_load load;
+	int r;
+
+	engine_load(s, &load);
+	pthread_mutex_lock(&s->lock);
+	r = lifecycle_set_knob(&s->lc, k, ms, engine_now_ms(), &load);
+	pthread_mutex_unlock(&s->lock);
+	/* The engine thread's wait was computed from the old deadline. */
+	engine_wake(s);
+	return r;
+}
+
+bool serviced_shutting_down(const serviced *s)
+{
+	return atomic_load_explicit(&s->state, memory_order_relaxed) >= SERVICED_STATE_GRACE;
+}
+
+bool serviced_is_ready(const serviced *s)
+{
+	return atomic_load_explicit(&s->state, memory_order_relaxed) == SERVICED_STATE_RUNNING;
+}
+
+int serviced_shutdown_fd(const serviced *s)
+{
+	return s->shutfd;
+}
+
+enum serviced_state serviced_state(const serviced *s)
+{
+	return atomic_load(&s->state);
+}
+
+void serviced_get_counts(const serviced *s, struct serviced_counts *c)
+{
+	uint64_t in_flight = atomic_load(&s->in_flight), open = atomic_load(&s->conns_open);
+
+	memset(c, 0, sizeof *c);
+	c->requests_in_flight = in_flight;
+	c->connections_open = open;
+	/* A connection carries at most one request at a time; the two reads are not one
+	 * instant, so clamp rather than report a negative count. */
+	c->connections_idle = open > in_flight ? open - in_flight : 0;
+	c->streams_open = atomic_load(&s->streams);
+	c->requests_suspended = atomic_load(&s->suspended);
+	c->requests_total = atomic_load(&s->requests_total);
+	c->connections_total = atomic_load(&s->connections_total);
+	for (int st = 0; st < SERVICED_STATE_COUNT_; st++) {
+		c->completed[st] = atomic_load(&s->completed_in[st]);
+		c->cut[st] = atomic_load(&s->cut_in[st]);
+	}
+}
+
+void serviced_get_status(const serviced *s, struct serviced_status *st)
+{
+	uint64_t now = engine_now_ms();
+	serviced *m = (serviced *)s; /* the lock is not part of the observable state */
+
+	memset(st, 0, sizeof *st);
+	pthread_mutex_lock(&m->lock);
+	st->state = s->lc.state;
+	st->trigger = s->lc.trigger;
+	st->phase_remaining_ms = lifecycle_remaining(&s->lc, now);
+	st->phase_elapsed_ms = now - s->lc.entered_ms[s->lc.state];
+	memcpy(st->knobs_ms, s->lc.knobs, sizeof st->knobs_ms);
+	pthread_mutex_unlock(&m->lock);
+	st->uptime_ms = now - s->started_ms;
+	st->pid = getpid();
+	serviced_get_counts(s, &st->counts);
+}
+
+/* ---- watches and ticks ------------------------------------------------------------ */
+
+int serviced_watch_fd(serviced *s, int fd, uint32_t events, serviced_fd_cb fn, void *cls)
+{
+	for (int i = 0; i < ENGINE_MAX_WATCHES; i++) {
+		struct engine_watch *w = &s->watches[i];
+		struct epoll_event ev;
+
+		if (w->fd >= 0)
+			continue;
+		w->generation++;
+		ev.events = events;
+		ev.data.u64 = ((uint64_t)w->generation << 32) | (uint64_t)i;
+		if (s->epfd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+			return s->epfd < 0 ? -EBADF : -errno;
+		w->fd = fd;
+		w->fn = fn;
+		w->cls = cls;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+int serviced_unwatch_fd(serviced *s, int fd)
+{
+	for (int i = 0; i < ENGINE_MAX_WATCHES; i++) {
+		struct engine_watch *w = &s->watches[i];
+
+		if (w->fd != fd)
+			continue;
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+		/* A new generation makes an event already fetched for this slot stale. */
+		w->generation++;
+		w->fd = -1;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int serviced_add_tick(serviced *s, uint64_t interval_ms, serviced_tick_cb fn, void *cls)
+{
+	if (!fn || interval_ms == 0)
+		return -EINVAL;
+	if (s->n_ticks >= ENGINE_MAX_TICKS)
+		return -ENOSPC;
+	s->ticks[s->n_ticks].interval_ms = interval_ms;
+	s->ticks[s->n_ticks].next_ms = engine_now_ms() + interval_ms;
+	s->ticks[s->n_ticks].fn = fn;
+	s->ticks[s->n_ticks].cls = cls;
+	s->n_ticks++;
+	return 0;
+}
+
+/* ---- reactions, on the engine thread ---------------------------------------------- */
+
+struct engine_watchdog {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	uint64_t bound_ms;
+	serviced *s;
+};
+
+/* Waits for the engine to finish stopping MHD; if it does not within the force bound (a
+ * handler is stuck and MHD joins its thread), ends the process. */
+static void *engine_watchdog_main(void *arg)
+{
+	struct engine_watchdog *w = arg;
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += (time_t)(w->bound_ms / 1000);
+	until.tv_nsec += (long)(w->bound_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&w->lock);
+	while (!w->done) {
+		if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
+			break;
+	}
+	if (!w->done) {
+		engine_log(w->s, LOG_ERR,
+			   "force: a handler is still running %llums after the stop began; "
+			   "exiting with status %d",
+			   (unsigned long long)w->bound_ms, SERVICED_EXIT_FORCED);
+		_exit(SERVICED_EXIT_FORCED);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static void engine_quiesce(serviced *s)
+{
+	if (s->quiesced || !s->mhd)
+		return;
+	if (MHD_quiesce_daemon(s->mhd) >= 0) {
+		s->quiesced = true;
+		/* A quiesced socket still completes handshakes and leaves clients hanging;
+		 * shutting down a socket we own makes them refused at once. An inherited socket
+		 * belongs to the next instance too: its backlog must wait for it. */
+		if (s->listen_owned)
+			shutdown(s->listen_fd, SHUT_RDWR);
+	}
+}
+
+static void engine_stop_mhd(serviced *s)
+{
+	struct engine_watchdog w = { .done = false, .s = s };
+	pthread_condattr_t attr;
+	pthread_t tid;
+	bool watching;
+
+	engine_quiesce(s);
+	/* MHD aborts if stopped with a suspended connection. */
+	conn_cancel_suspended(&s->reg);
+	pthread_mutex_lock(&s->lock);
+	w.bound_ms = s->lc.knobs[SERVICED_KNOB_FORCE];
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&w.cond, &attr);
+	pthread_condattr_destroy(&attr);
+	watching = pthread_create(&tid, NULL, engine_watchdog_main, &w) == 0;
+	MHD_stop_daemon(s->mhd);
+	s->mhd = NULL;
+	if (watching) {
+		pthread_mutex_lock(&w.lock);
+		w.done = true;
+		pthread_cond_signal(&w.cond);
+		pthread_mutex_unlock(&w.lock);
+		pthread_join(tid, NULL);
+	}
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+}
+
+struct engine_hook_run {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	const struct engine_hook *hook;
+};
+
+static void *engine_hook_main(void *arg)
+{
+	struct engine_hook_run *run = arg;
+
+	run->hook->fn(run->hook->cls);
+	pthread_mutex_lock(&run->lock);
+	run->done = true;
+	pthread_cond_signal(&run->cond);
+	pthread_mutex_unlock(&run->lock);
+	return NULL;
+}
+
+/* Runs the hooks last-registered-first, each on a thread of its own with its bound: a
+ * hook that overstays is left behind (the process is about to exit) and the next runs. */
+static void engine_run_hooks(serviced *s)
+{
+	for (unsigned i = s->n_hooks; i-- > 0;) {
+		const struct engine_hook *h = &s->hooks[i];
+		uint64_t bound = h->timeout_ms ? h->timeout_ms :
+						 serviced_get_knob(s, SERVICED_KNOB_FORCE);
+		struct engine_hook_run *run = calloc(1, sizeof *run);
+		pthread_condattr_t attr;
+		struct timespec until;
+		pthread_t tid;
+		bool done;
+
+		if (!run) {
+			h->fn(h->cls);
+			continue;
+		}
+		run->hook = h;
+		pthread_mutex_init(&run->lock, NULL);
+		pthread_condattr_init(&attr);
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		pthread_cond_init(&run->cond, &attr);
+		pthread_condattr_destroy(&attr);
+		if (pthread_create(&tid, NULL, engine_hook_main, run) != 0) {
+			h->fn(h->cls);
+			run->done = true;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += (time_t)(bound / 1000);
+		until.tv_nsec += (long)(bound % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&run->lock);
+		while (!run->done)
+			if (pthread_cond_timedwait(&run->cond, &run->lock, &until) == ETIMEDOUT)
+				break;
+		done = run->done;
+		pthread_mutex_unlock(&run->lock);
+		if (done) {
+			pthread_join(tid, NULL);
+			pthread_cond_destroy(&run->cond);
+			pthread_mutex_destroy(&run->lock);
+			free(run);
+			engine_log(s, LOG_DEBUG, "shutdown hook '%s' done", h->name);
+		} else {
+			/* The thread still uses run: it is abandoned with it. */
+			pthread_detach(tid);
+			engine_log(s, LOG_WARNING, "shutdown hook '%s' still running after %llums; "
+				   "moving on", h->name, (unsigned long long)bound);
+		}
+	}
+}
+
+static void engine_summary(serviced *s)
+{
+	struct serviced_counts c;
+	struct lifecycle lc;
+	uint64_t now = engine_now_ms(), completed = 0, cut = 0;
+	char sig[32] = "";
+
+	pthread_mutex_lock(&s->lock);
+	lc = s->lc;
+	pthread_mutex_unlock(&s->lock);
+	serviced_get_counts(s, &c);
+	for (int st = SERVICED_STATE_DRAIN_DELAY; st < SERVICED_STATE_COUNT_; st++) {
+		completed += c.completed[st];
+		cut += c.cut[st];
+	}
+	if (lc.trigger == SERVICED_TRIGGER_SIGNAL && s->last_signal)
+		snprintf(sig, sizeof sig, " (%s)", engine_signal_name(s->last_signal));
+	engine_log(s, LOG_NOTICE,
+		   "shutdown: trigger %s%s; drain_delay %llums, grace %llums, mercy %llums, "
+		   "force %llums; during shutdown %llu requests completed, %llu cut; "
+		   "%llu requests served in all; exit status %d",
+		   serviced_trigger_name(lc.trigger), sig,
+		   (unsigned long long)lifecycle_time_in(&lc, SERVICED_STATE_DRAIN_DELAY, now),
+		   (unsigned long long)lifecycle_time_in(&lc, SERVICED_STATE_GRACE, now),
+		   (unsigned long long)lifecycle_time_in(&lc, SERVICED_STATE_MERCY, now),
+		   (unsigned long long)lifecycle_time_in(&lc, SERVICED_STATE_FORCE, now),
+		   (unsigned long long)completed, (unsigned long long)cut,
+		   (unsigned long long)c.requests_total, s->exit_status);
+}
+
+/* What entering a state means for the server. */
+static void engine_enter(serviced *s, enum serviced_state from, enum serviced_state to)
+{
+	struct serviced_status st;
+	struct serviced_counts c;
+	size_t n;
+
+	serviced_get_status(s, &st);
+	c = st.counts;
+	engine_log(s, LOG_NOTICE, "state %s -> %s (trigger %s; %llu requests in flight, "
+		   "%llu connections open)",
+		   serviced_state_name(from), serviced_state_name(to),
+		   serviced_trigger_name(st.trigger), (unsigned long long)c.requests_in_flight,
+		   (unsigned long long)c.connections_open);
+	switch (to) {
+	case SERVICED_STATE_GRACE:
+		engine_quiesce(s);
+		n = conn_close_idle(&s->reg);
+		engine_log(s, LOG_DEBUG, "grace: listener closed, %zu idle connections closed", n);
+		break;
+	case SERVICED_STATE_MERCY:
+		engine_quiesce(s); /* when grace was skipped */
+		conn_close_idle(&s->reg);
+		n = conn_cancel_suspended(&s->reg);
+		if (n)
+			engine_log(s, LOG_INFO, "mercy: %zu suspended requests answered 503", n);
+		/* Streams end themselves (their reader sees mercy) and keep their connection
+		 * until their terminator is out; every other connection is closed now. */
+		conn_close_all(&s->reg, true);
+		break;
+	case SERVICED_STATE_FORCE:
+		engine_stop_mhd(s);
+		if (s->listen_fd >= 0 && s->listen_owned) {
+			close(s->listen_fd);
+			s->listen_fd = -1;
+		}
+		engine_run_hooks(s);
+		pthread_mutex_lock(&s->lock);
+		lifecycle_stopped(&s->lc, engine_now_ms());
+		s->exit_status = lifecycle_exit_status(&s->lc);
+		pthread_mutex_unlock(&s->lock);
+		break;
+	case SERVICED_STATE_STOPPED:
+		engine_summary(s);
+		break;
+	default:
+		break;
+	}
+	for (unsigned i = 0; i < s->n_observers; i++)
+		s->observers[i].fn(s->observers[i].cls, s, from, to);
+}
+
+/* Takes the queued transitions and reacts to each, in order. */
+static void engine_react(serviced *s)
+{
+	for (;;) {
+		struct engine_transition t;
+
+		pthread_mutex_lock(&s->lock);
+		if (s->ring_head == s->ring_tail) {
+			pthread_mutex_unlock(&s->lock);
+			return;
+		}
+		t = s->ring[s->ring_head];
+		s->ring_head = (s->ring_head + 1) % ENGINE_RING;
+		pthread_mutex_unlock(&s->lock);
+		s->acted = t.to;
+		engine_enter(s, t.from, t.to);
+	}
+}
+
+static void engine_read_signals(serviced *s)
+{
+	struct signalfd_siginfo si;
+
+	while (read(s->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+		s->last_signal = (int)si.ssi_signo;
+		engine_log(s, LOG_INFO, "received %s", engine_signal_name((int)si.ssi_signo));
+		serviced_shutdown(s, SERVICED_TRIGGER_SIGNAL, false);
+	}
+}
+
+/* How long the engine may sleep: until the phase's deadline or the next tick. */
+static int engine_timeout(serviced *s, uint64_t now)
+{
+	uint64_t next = LIFECYCLE_NEVER;
+
+	pthread_mutex_lock(&s->lock);
+	next = lifecycle_deadline(&s->lc);
+	pthread_mutex_unlock(&s->lock);
+	for (unsigned i = 0; i < s->n_ticks; i++)
+		if (s->ticks[i].next_ms < next)
+			next = s->ticks[i].next_ms;
+	if (next == LIFECYCLE_NEVER)
+		return -1;
+	if (next <= now)
+		return 0;
+	return next - now > 60000 ? 60000 : (int)(next - now);
+}
+
+static void engine_run_ticks(serviced *s, uint64_t now)
+{
+	for (unsigned i = 0; i < s->n_ticks; i++) {
+		struct engine_tick *t = &s->ticks[i];
+
+		if (t->next_ms > now)
+			continue;
+		t->next_ms = now + t->interval_ms;
+		t->fn(t->cls);
+	}
+}
+
+int serviced_run(serviced *s)
+{
+	struct epoll_event evs[32];
+
+	if (!s->started)
+		return SERVICED_EXIT_FAILURE;
+	for (;;) {
+		struct lifecycle_load load;
+		uint64_t now;
+		int n;
+
+		engine_react(s);
+		if (atomic_load(&s->state) == SERVICED_STATE_STOPPED && s->acted == SERVICED_STATE_STOPPED)
+			break;
+		now = engine_now_ms();
+		n = epoll_wait(s->epfd, evs, 32, engine_timeout(s, now));
+		if (n < 0 && errno != EINTR) {
+			engine_log(s, LOG_ERR, "epoll_wait: %s", strerror(errno));
+			return SERVICED_EXIT_FAILURE;
+		}
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64, v;
+
+			if (tag == UINT64_MAX) {
+				engine_read_signals(s);
+			} else if (tag == UINT64_MAX - 1) {
+				if (read(s->wakefd, &v, sizeof v) < 0)
+					(void)0; /* EAGAIN: another wake already consumed it */
+			} else {
+				struct engine_watch *w = &s->watches[tag & 0xffffffffu];
+
+				if (w->fd >= 0 && w->generation == (uint32_t)(tag >> 32))
+					w->fn(w->cls, w->fd, evs[i].events);
+			}
+		}
+		now = engine_now_ms();
+		engine_run_ticks(s, now);
+		engine_load(s, &load);
+		pthread_mutex_lock(&s->lock);
+		lifecycle_advance(&s->lc, now, &load);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return s->exit_status;
+}

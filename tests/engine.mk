@@ -1,1 +1,16 @@
-# tests/engine.mk
+# The shutdown engine: the state machine's unit tests, and end-to-end tests against the
+# real daemon and against testapp, a server built on libserviced like any application.
+check_PROGRAMS += tests/check_lifecycle tests/testapp
+TESTS += tests/check_lifecycle
+tests_check_lifecycle_SOURCES = tests/check_lifecycle.c
+tests_check_lifecycle_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_lifecycle_LDADD = libsvccore.la $(CHECK_LIBS)
+
+tests_testapp_SOURCES = tests/testapp.c
+tests_testapp_LDADD = libsvcdaemon.la libsvccore.la
+
+ENGINE_TESTS = tests/shutdown-download.sh tests/shutdown-keepalive.sh \
+	tests/shutdown-bounds.sh tests/shutdown-streams.sh tests/shutdown-api.sh
+TESTS += $(ENGINE_TESTS)
+EXTRA_DIST += $(ENGINE_TESTS) tests/httpc.py
+AM_TESTS_ENVIRONMENT += TESTAPP='$(abs_top_builddir)/tests/testapp'; export TESTAPP;

@@ -14,11 +14,10 @@ WAIT_BOUND=${WAIT_BOUND:-20}   # seconds any single wait may take before the tes
 
 cleanup() {
 	local p
+	# Subshells inherit this trap; only the test's own shell may clean up.
+	[ "$BASHPID" = "$$" ] || return 0
 	for p in "${TEST_PIDS[@]:-}"; do
-		[ -n "$p" ] && kill -9 "$p" 2>/dev/null
-	done
-	for p in "${TEST_PIDS[@]:-}"; do
-		[ -n "$p" ] && wait "$p" 2>/dev/null
+		{ [ -n "$p" ] && kill -9 "$p" && wait "$p"; } 2>/dev/null
 	done
 	rm -rf "$T"
 }
@@ -53,15 +52,19 @@ wait_until() {
 }
 
 # svc_start [ARGS...]: starts the daemon on a free loopback port and waits until it logs
-# where it listens. Sets SVC_PID, SVC_PORT, SVC_URL, SVC_LOG. The daemon binds port 0 unless
-# ARGS name --listen.
+# where it listens. Sets SVC_PID, SVC_PORT, SVC_URL, SVC_LOG, SVC_CONTROL. The daemon binds
+# port 0 and a control socket in $T unless ARGS name --listen or --control. Set SVC_BIN to
+# start another program that takes the same options (a test server built on libserviced).
 svc_start() {
-	local listen=(--listen 127.0.0.1:0) a
+	local listen=(--listen 127.0.0.1:0) control a n=${#TEST_PIDS[@]}
+	SVC_CONTROL=$T/control.$n.sock
+	control=(--control "$SVC_CONTROL")
 	for a in "$@"; do
 		[ "$a" = --listen ] && listen=()
+		[ "$a" = --control ] && control=()
 	done
-	SVC_LOG=$T/serviced.$((${#TEST_PIDS[@]})).log
-	"$SERVICED" "${listen[@]}" "$@" >"$SVC_LOG" 2>&1 &
+	SVC_LOG=$T/serviced.$n.log
+	"${SVC_BIN:-$SERVICED}" "${listen[@]}" "${control[@]}" "$@" >"$SVC_LOG" 2>&1 &
 	SVC_PID=$!
 	TEST_PIDS+=("$SVC_PID")
 	wait_until "serviced to listen" svc_listening
@@ -85,18 +88,19 @@ wait_log() {
 	wait_until "log line /$1/" log_has "$1"
 }
 
-# wait_exit PID [BOUND]: waits for a child to exit; prints its exit status. Fails if it is
-# still alive after BOUND seconds (default WAIT_BOUND).
+# wait_exit PID [BOUND]: waits for a child of this shell to exit and sets EXIT_STATUS. Fails
+# if it is still alive after BOUND seconds (default WAIT_BOUND). Not for $(...): a subshell
+# cannot wait for its parent's children.
 wait_exit() {
-	local pid=$1 bound=${2:-$WAIT_BOUND} rc
+	local pid=$1 bound=${2:-$WAIT_BOUND} guard
 	( sleep "$bound"; kill -9 "$pid" 2>/dev/null ) >/dev/null 2>&1 &
-	local guard=$!
-	wait "$pid"
-	rc=$?
+	guard=$!
+	EXIT_STATUS=0
+	wait "$pid" || EXIT_STATUS=$?
 	kill "$guard" 2>/dev/null
 	wait "$guard" 2>/dev/null
-	[ "$rc" -eq 137 ] && fail "process $pid did not exit within ${bound}s"
-	echo "$rc"
+	[ "$EXIT_STATUS" -eq 137 ] && fail "process $pid did not exit within ${bound}s"
+	return 0
 }
 
 # http_code URL [CURL ARGS...]: prints the status code of one request.

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""httpc: a raw HTTP/1.1 client for the behaviour curl hides (keep-alive, never reading).
+
+  httpc.py idle PORT READY        one request, then hold the connection idle; exit 0 when
+                                  the server closes it (EOF), 1 after 20 s without
+  httpc.py inflight PORT PATH     one keep-alive request; print the Connection header, then
+                                  "closed" if the server closed the connection after it
+  httpc.py noread PORT PATH READY send one request and never read (until killed)
+READY is a file written once the request has been answered (idle) or sent (noread).
+"""
+import socket
+import sys
+
+
+def connect(port):
+    s = socket.create_connection(("127.0.0.1", int(port)), timeout=20)
+    return s
+
+
+def request(path):
+    return ("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path).encode()
+
+
+def read_response(s):
+    """Reads one response with a Content-Length or chunked body; returns its headers."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise SystemExit("connection closed before headers")
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    headers = {}
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.decode().partition(":")
+        headers[k.strip().lower()] = v.strip()
+    if "content-length" in headers:
+        need = int(headers["content-length"]) - len(rest)
+        while need > 0:
+            chunk = s.recv(min(need, 65536))
+            if not chunk:
+                raise SystemExit("connection closed mid-body")
+            need -= len(chunk)
+    elif headers.get("transfer-encoding", "").lower() == "chunked":
+        while not rest.endswith(b"0\r\n\r\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                raise SystemExit("connection closed mid-chunked-body")
+            rest += chunk
+    return headers
+
+
+def wait_eof(s):
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return True
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def main(argv):
+    mode, port = argv[1], argv[2]
+    s = connect(port)
+    if mode == "idle":
+        s.sendall(request("/"))
+        read_response(s)
+        open(argv[3], "w").write("idle\n")
+        return 0 if wait_eof(s) else 1
+    if mode == "inflight":
+        s.sendall(request(argv[3]))
+        headers = read_response(s)
+        print("connection: %s" % headers.get("connection", "(none)"))
+        print("closed" if wait_eof(s) else "open")
+        return 0
+    if mode == "noread":
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(request(argv[3]))
+        open(argv[4], "w").write("sent\n")
+        # Never read: block on something that never happens until the test kills us.
+        import signal
+        while True:
+            signal.pause()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,29 @@
+#!/bin/bash
+# No client and no handler can hold the process: a client that never reads is cut at
+# grace + mercy (exit 3), a stuck handler at grace + mercy + force (exit 4).
+. "$top_srcdir/tests/lib.sh"
+HTTPC="python3 $top_srcdir/tests/httpc.py"
+
+# A never-reading client of a file far larger than the socket buffers.
+mkdir -p "$T/root"
+truncate -s 256M "$T/root/huge.bin"
+svc_start --root "$T/root" --grace 300ms --mercy 300ms
+$HTTPC noread "$SVC_PORT" /huge.bin "$T/noread.ready" &
+TEST_PIDS+=($!)
+wait_until "the request to be sent" test -s "$T/noread.ready"
+wait_until "the request to be in flight" curl -s -o /dev/null "$SVC_URL/healthz"
+kill -TERM "$SVC_PID"
+wait_exit "$SVC_PID"
+expect_eq "exit status with a never-reading client" 3 "$EXIT_STATUS"
+log_has 'grace -> mercy' || fail "grace did not end by its deadline"
+
+# A handler that never returns.
+SVC_BIN=$TESTAPP svc_start --grace 200ms --mercy 200ms --force 300ms
+curl -s -o /dev/null "$SVC_URL/sleep?ms=600000" &
+TEST_PIDS+=($!)
+wait_log 'testapp: sleep begin'
+kill -TERM "$SVC_PID"
+wait_exit "$SVC_PID"
+expect_eq "exit status with a stuck handler" 4 "$EXIT_STATUS"
+log_has 'force: a handler is still running' || fail "no force message"
+pass
