@@ -1,7 +1,8 @@
 /*
  * static: serves files below a root directory (GET and HEAD), safely. No request path may
- * leave the root: "..", percent-encoded dots and slashes, NUL bytes and symlinks that
- * point outside are refused. Files are sent from their descriptor (zero copy).
+ * leave the root: ".." segments (percent-encoded too: %2e%2e, ..%2f), backslashes, NUL
+ * bytes and symlinks that point outside are refused. Files are sent from their descriptor
+ * (zero copy).
  */
 #ifndef SERVICED_STATIC_H
 #define SERVICED_STATIC_H
@@ -11,13 +12,16 @@
 
 struct static_root;
 
-/* Opens the root directory. Returns 0 or -errno, with err holding the reason. */
+/* Opens the root directory, which must be a readable directory. Returns 0 or -errno, with
+ * err holding the reason ("root /x: No such file or directory"). */
 int static_open(struct static_root **out, const char *dir, char *err, size_t errsize);
 /* Accepts NULL. */
 void static_close(struct static_root *r);
 
-/* Answers one request for url (the raw, still percent-encoded path MHD gives). Queues a
- * response (200, 304, 403, 404, 405, 400) and returns MHD_queue_response's result.
+/* Answers one request for url (as the access handler got it; see the note in static.c on
+ * decoding) on the handler's second call; methods other than GET and HEAD get 405. Queues a response (200, 301, 304,
+ * 400, 403, 404, 405, 414, 500) and returns MHD_queue_response's result. Thread-safe: r is
+ * only read after static_open. */
 enum MHD_Result static_serve(struct static_root *r, struct MHD_Connection *c, const char *url,
 			     const char *method);
 
