@@ -547,6 +547,11 @@ void serviced_free(serviced *s)
 	free(s);
 }
 
+void serviced_set_handler_cls(serviced *s, void *cls)
+{
+	s->handler_cls = cls;
+}
+
 void serviced_set_logger(serviced *s, serviced_logger fn, void *cls)
 {
 	s->logger = fn;

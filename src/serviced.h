@@ -153,6 +153,8 @@ int serviced_new(serviced **out, const struct serviced_options *o, serviced_hand
 /* Destroys an engine that is stopped or was never started. Accepts NULL. */
 void serviced_free(serviced *s);
 
+/* Changes the handler's cls (for instance to the engine itself, once it exists). */
+void serviced_set_handler_cls(serviced *s, void *cls);
 void serviced_set_logger(serviced *s, serviced_logger fn, void *cls);
 void serviced_set_completed(serviced *s, serviced_completed fn, void *cls);
 /* Several observers may be added (up to 8); each sees every transition. */

@@ -14,3 +14,10 @@ ENGINE_TESTS = tests/shutdown-download.sh tests/shutdown-keepalive.sh \
 TESTS += $(ENGINE_TESTS)
 EXTRA_DIST += $(ENGINE_TESTS) tests/httpc.py
 AM_TESTS_ENVIRONMENT += TESTAPP='$(abs_top_builddir)/tests/testapp'; export TESTAPP;
+
+# The example of libserviced(3), linked against the installed-style shared library.
+check_PROGRAMS += examples/hello
+examples_hello_SOURCES = examples/hello.c
+examples_hello_LDADD = libserviced.la $(MHD_LIBS)
+TESTS += tests/example.sh
+EXTRA_DIST += tests/example.sh
