@@ -7,6 +7,8 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +22,10 @@
 struct daemon {
 	serviced *engine;
 	struct static_root *root;
-	bool access_log;
+	_Atomic bool access_log; /* a reload may turn it on or off */
+	struct config *cfg;      /* as started: a reload compares against it */
+	int argc;
+	char **argv;
 	struct MHD_Response *page, *alive, *ready, *not_ready, *not_found, *not_allowed;
 };
 
@@ -93,7 +98,7 @@ static enum MHD_Result daemon_queue(struct daemon *d, struct MHD_Connection *c,
 				    const char *method, const char *url, unsigned status,
 				    struct MHD_Response *r)
 {
-	if (d->access_log)
+	if (atomic_load_explicit(&d->access_log, memory_order_relaxed))
 		daemon_access_log(c, method, url, status);
 	return MHD_queue_response(c, status, r);
 }
@@ -133,9 +138,12 @@ static enum MHD_Result daemon_handler(void *cls, struct MHD_Connection *c, const
 		return daemon_queue(d, c, method, url, MHD_HTTP_SERVICE_UNAVAILABLE, d->not_ready);
 	}
 	if (d->root) {
-		if (d->access_log)
-			daemon_access_log(c, method, url, 0);
-		return static_serve(d->root, c, url, method);
+		unsigned status = 0;
+		enum MHD_Result r = static_serve(d->root, c, url, method, &status);
+
+		if (atomic_load_explicit(&d->access_log, memory_order_relaxed))
+			daemon_access_log(c, method, url, status);
+		return r;
 	}
 	if (!daemon_method_ok(method))
 		return daemon_queue(d, c, method, url, MHD_HTTP_METHOD_NOT_ALLOWED, d->not_allowed);
@@ -144,13 +152,64 @@ static enum MHD_Result daemon_handler(void *cls, struct MHD_Connection *c, const
 	return daemon_queue(d, c, method, url, MHD_HTTP_NOT_FOUND, d->not_found);
 }
 
-int daemon_run(struct config *cfg)
+/* Reload: the configuration is read again exactly as at start (file, then command line),
+ * and what can change live is applied; what needs a restart is named in the log. */
+static int daemon_reload(void *cls, serviced *s, char *err, size_t errsize)
 {
-	struct daemon d = { .access_log = cfg->access_log };
+	struct daemon *d = cls;
+	struct config fresh;
+	static const enum serviced_knob knobs[] = { SERVICED_KNOB_DRAIN_DELAY, SERVICED_KNOB_GRACE,
+						    SERVICED_KNOB_MERCY, SERVICED_KNOB_FORCE };
+
+	config_init(&fresh);
+	if (config_parse_args(&fresh, d->argc, d->argv, err, errsize) != CONFIG_OK) {
+		config_free(&fresh);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; i++) {
+		const uint64_t *ms[] = { &fresh.engine.drain_delay_ms, &fresh.engine.grace_ms,
+					 &fresh.engine.mercy_ms, &fresh.engine.force_ms };
+
+		serviced_set_knob(s, knobs[i], *ms[i]);
+	}
+	log_set_verbosity(fresh.verbose);
+	atomic_store(&d->access_log, fresh.access_log);
+	if (strcmp(fresh.listen ? fresh.listen : "", d->cfg->listen ? d->cfg->listen : "") != 0 ||
+	    strcmp(fresh.root ? fresh.root : "", d->cfg->root ? d->cfg->root : "") != 0 ||
+	    fresh.engine.threads != d->cfg->engine.threads)
+		log_msg(LOG_WARNING, "reload: listen, root and threads take effect at the next start");
+	config_free(&fresh);
+	return 0;
+}
+
+static int daemon_control(struct daemon *d, struct serviced_error *err)
+{
+	struct serviced_control_options o;
+
+	serviced_control_options_init(&o);
+	o.path = d->cfg->control;
+	o.mode = d->cfg->control_mode;
+	if (d->cfg->control_group) {
+		struct group *g = getgrnam(d->cfg->control_group);
+
+		if (!g) {
+			snprintf(err->message, sizeof err->message, "control group '%s': no such group",
+				 d->cfg->control_group);
+			return -ENOENT;
+		}
+		o.group = g->gr_gid;
+	}
+	return serviced_control_listen(d->engine, &o, err);
+}
+
+int daemon_run(struct config *cfg, int argc, char **argv)
+{
+	struct daemon d = { .cfg = cfg, .argc = argc, .argv = argv };
 	struct serviced_error err = { 0 };
 	char errbuf[512];
-	int status;
+	int status, fd;
 
+	atomic_init(&d.access_log, cfg->access_log);
 	if (cfg->root && static_open(&d.root, cfg->root, errbuf, sizeof errbuf) < 0) {
 		log_msg(LOG_ERR, "%s", errbuf);
 		return SERVICED_EXIT_FAILURE;
@@ -160,17 +219,33 @@ int daemon_run(struct config *cfg)
 		status = SERVICED_EXIT_FAILURE;
 		goto out;
 	}
+	/* Under socket activation the inherited socket replaces --listen. */
+	switch (serviced_systemd_listen_fd(&fd, &err)) {
+	case 1:
+		cfg->engine.listen_fd = fd;
+		log_msg(LOG_INFO, "using the socket-activated listener (fd %d)", fd);
+		break;
+	case 0:
+		break;
+	default:
+		log_msg(LOG_ERR, "%s", err.message);
+		status = SERVICED_EXIT_FAILURE;
+		goto out;
+	}
 	if (serviced_new(&d.engine, &cfg->engine, daemon_handler, &d, &err) < 0) {
 		log_msg(LOG_ERR, "%s", err.message);
 		status = SERVICED_EXIT_FAILURE;
 		goto out;
 	}
 	serviced_set_logger(d.engine, log_engine, NULL);
-	if (serviced_start(d.engine, &err) < 0) {
+	serviced_set_reload(d.engine, daemon_reload, &d);
+	if (serviced_start(d.engine, &err) < 0 || daemon_control(&d, &err) < 0) {
 		log_msg(LOG_ERR, "%s", err.message);
 		status = SERVICED_EXIT_FAILURE;
 		goto out;
 	}
+	if (serviced_systemd_enable(d.engine) < 0)
+		log_msg(LOG_WARNING, "systemd notification could not be set up");
 	status = serviced_run(d.engine);
 out:
 	serviced_free(d.engine);

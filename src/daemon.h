@@ -8,7 +8,8 @@
 #include "config.h"
 #include "serviced.h"
 
-/* Runs the daemon with an already parsed configuration; returns the process exit status. */
-int daemon_run(struct config *cfg);
+/* Runs the daemon with an already parsed configuration; returns the process exit status.
+ * argc and argv are kept to read the configuration again on reload. */
+int daemon_run(struct config *cfg, int argc, char **argv);
 
 #endif

@@ -113,6 +113,13 @@ struct serviced {
 	unsigned n_cleanups;
 	uint64_t started_ms;
 	int exit_status;
+	_Atomic bool knobs_changed; /* tell the observers on the engine thread */
+	serviced_reload_fn reload;
+	void *reload_cls;
+	pthread_mutex_t reload_lock; /* one reload at a time, from any door */
+	bool hup_reloads;            /* SIGHUP is in the signalfd for reloads */
+	struct { engine_reload_observer fn; void *cls; } reload_observers[ENGINE_MAX_OBSERVERS];
+	unsigned n_reload_observers;
 };
 
 /* The connection whose handler is running on this thread, for stream bookkeeping. */
@@ -494,6 +501,7 @@ int serviced_new(serviced **out, const struct serviced_options *o, serviced_hand
 	for (int i = 0; i < ENGINE_MAX_WATCHES; i++)
 		s->watches[i].fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->reload_lock, NULL);
 	conn_registry_init(&s->reg);
 	{
 		uint64_t knobs[SERVICED_KNOB_COUNT_] = {
@@ -543,6 +551,7 @@ void serviced_free(serviced *s)
 	}
 	conn_registry_destroy(&s->reg);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->reload_lock);
 	free(s->listen_spec);
 	free(s);
 }
@@ -720,6 +729,11 @@ int serviced_start(serviced *s, struct serviced_error *err)
 	for (size_t i = 0; i < sizeof engine_signals / sizeof engine_signals[0]; i++)
 		if (s->opt.signals & engine_signals[i].bit)
 			sigaddset(&s->sigmask, engine_signals[i].signo);
+	/* SIGHUP reloads, by the habit of every daemon, unless it was made a shutdown signal. */
+	if (s->reload && !(s->opt.signals & SERVICED_SIG_HUP)) {
+		sigaddset(&s->sigmask, SIGHUP);
+		s->hup_reloads = true;
+	}
 	if (pthread_sigmask(SIG_BLOCK, &s->sigmask, NULL) != 0)
 		return engine_error(err, -EINVAL, "cannot block signals");
 	s->sigfd = signalfd(-1, &s->sigmask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -820,9 +834,50 @@ int serviced_set_knob(serviced *s, enum serviced_knob k, uint64_t ms)
 	pthread_mutex_lock(&s->lock);
 	r = lifecycle_set_knob(&s->lc, k, ms, engine_now_ms(), &load);
 	pthread_mutex_unlock(&s->lock);
-	/* The engine thread's wait was computed from the old deadline. */
+	/* The engine thread's wait was computed from the old deadline, and observers (the
+	 * systemd notifier's stop timeout) must hear of the change. */
+	atomic_store(&s->knobs_changed, true);
 	engine_wake(s);
 	return r;
+}
+
+void serviced_set_reload(serviced *s, serviced_reload_fn fn, void *cls)
+{
+	s->reload = fn;
+	s->reload_cls = cls;
+}
+
+int serviced_reload(serviced *s, char *err, size_t errsize)
+{
+	int r;
+
+	if (!s->reload) {
+		snprintf(err, errsize, "reload is not supported by this application");
+		return -ENOTSUP;
+	}
+	pthread_mutex_lock(&s->reload_lock);
+	engine_log(s, LOG_INFO, "reloading configuration");
+	for (unsigned i = 0; i < s->n_reload_observers; i++)
+		s->reload_observers[i].fn(s->reload_observers[i].cls, s, true);
+	r = s->reload(s->reload_cls, s, err, errsize);
+	if (r < 0)
+		engine_log(s, LOG_ERR, "reload failed, configuration unchanged: %s", err);
+	else
+		engine_log(s, LOG_NOTICE, "configuration reloaded");
+	for (unsigned i = 0; i < s->n_reload_observers; i++)
+		s->reload_observers[i].fn(s->reload_observers[i].cls, s, false);
+	pthread_mutex_unlock(&s->reload_lock);
+	return r;
+}
+
+int engine_add_reload_observer(serviced *s, engine_reload_observer fn, void *cls)
+{
+	if (s->n_reload_observers >= ENGINE_MAX_OBSERVERS)
+		return -ENOSPC;
+	s->reload_observers[s->n_reload_observers].fn = fn;
+	s->reload_observers[s->n_reload_observers].cls = cls;
+	s->n_reload_observers++;
+	return 0;
 }
 
 bool serviced_shutting_down(const serviced *s)
@@ -1203,6 +1258,13 @@ static void engine_read_signals(serviced *s)
 	struct signalfd_siginfo si;
 
 	while (read(s->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+		if ((int)si.ssi_signo == SIGHUP && s->hup_reloads) {
+			char err[256];
+
+			/* serviced_reload() logs the outcome. */
+			serviced_reload(s, err, sizeof err);
+			continue;
+		}
 		s->last_signal = (int)si.ssi_signo;
 		engine_log(s, LOG_INFO, "received %s", engine_signal_name((int)si.ssi_signo));
 		serviced_shutdown(s, SERVICED_TRIGGER_SIGNAL, false);
@@ -1253,6 +1315,9 @@ int serviced_run(serviced *s)
 		engine_react(s);
 		if (atomic_load(&s->state) == SERVICED_STATE_STOPPED && s->acted == SERVICED_STATE_STOPPED)
 			break;
+		if (atomic_exchange(&s->knobs_changed, false))
+			for (unsigned i = 0; i < s->n_observers; i++)
+				s->observers[i].fn(s->observers[i].cls, s, s->acted, s->acted);
 		now = engine_now_ms();
 		n = epoll_wait(s->epfd, evs, 32, engine_timeout(s, now));
 		if (n < 0 && errno != EINTR) {

@@ -6,6 +6,7 @@
 #define SERVICED_ENGINE_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "serviced.h"
@@ -22,5 +23,9 @@ int engine_error(struct serviced_error *err, int code, const char *fmt, ...)
 /* Something to release when the engine is freed (the control socket, say). */
 typedef void (*engine_cleanup_fn)(void *cls);
 int engine_add_cleanup(serviced *s, engine_cleanup_fn fn, void *cls);
+
+/* Told before (begin = true) and after a reload, for RELOADING=1 / READY=1. */
+typedef void (*engine_reload_observer)(void *cls, serviced *s, bool begin);
+int engine_add_reload_observer(serviced *s, engine_reload_observer fn, void *cls);
 
 #endif

@@ -40,7 +40,7 @@ int main(int argc, char **argv)
 		rc = print_stdout("serviced " PACKAGE_VERSION "\n");
 	else {
 		log_set_verbosity(cfg.verbose);
-		rc = daemon_run(&cfg);
+		rc = daemon_run(&cfg, argc, argv);
 	}
 	config_free(&cfg);
 	return rc;

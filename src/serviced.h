@@ -138,7 +138,8 @@ typedef void (*serviced_completed)(void *cls, struct MHD_Connection *connection,
 				   void **req_cls, enum MHD_RequestTerminationCode code);
 /* Log sink. priority is a syslog level (LOG_ERR ... LOG_DEBUG). */
 typedef void (*serviced_logger)(void *cls, int priority, const char *message);
-/* Called on the engine thread after every state change (from is the previous state). */
+/* Called on the engine thread after every state change (from is the previous state), and
+ * with from == to after a duration was changed (a deadline may have moved). */
 typedef void (*serviced_on_state)(void *cls, serviced *s, enum serviced_state from,
 				  enum serviced_state to);
 /* A shutdown hook: runs once connections are gone, last registered first. */
@@ -213,6 +214,14 @@ void serviced_suspend(serviced *s, struct MHD_Connection *connection);
 /* Resumes a request suspended with serviced_suspend(); a no-op if the engine already did. */
 void serviced_resume(serviced *s, struct MHD_Connection *connection);
 
+/* Reload: re-reads the application's configuration. fn returns 0, or -errno with err
+ * holding the reason (the running configuration then stays). SIGHUP triggers it when it is
+ * not a shutdown signal. */
+typedef int (*serviced_reload_fn)(void *cls, serviced *s, char *err, size_t errsize);
+void serviced_set_reload(serviced *s, serviced_reload_fn fn, void *cls);
+/* Runs the reload function now, on the calling thread; -ENOTSUP when none is set. */
+int serviced_reload(serviced *s, char *err, size_t errsize);
+
 /* Runs fn on the engine thread whenever fd is readable (for control sockets and the
  * like). Call before serviced_run(). */
 typedef void (*serviced_fd_cb)(void *cls, int fd, uint32_t events);
@@ -239,6 +248,15 @@ int serviced_control_listen(serviced *s, const struct serviced_control_options *
 /* The default control socket path: $RUNTIME_DIRECTORY/control.sock, else
  * $XDG_RUNTIME_DIR/serviced.sock, else /run/serviced/control.sock. Writes into buf. */
 const char *serviced_control_default_path(char *buf, size_t size);
+
+/* systemd: when NOTIFY_SOCKET is set, sends READY=1 now and from then on STATUS=,
+ * STOPPING=1, EXTEND_TIMEOUT_USEC= through a drain, WATCHDOG=1 when asked, and
+ * RELOADING=1 around reloads. Call once everything is listening. Returns 1 when enabled,
+ * 0 when not under systemd, or -errno. */
+int serviced_systemd_enable(serviced *s);
+/* systemd socket activation: 1 with *fd the one inherited listening TCP socket, 0 when
+ * none was passed, or -errno (err says why: several sockets, or not a listening one). */
+int serviced_systemd_listen_fd(int *fd, struct serviced_error *err);
 
 /* Parses "5", "5s", "1500ms", "2m", "1.5s", "1h" into milliseconds (a bare number is
  * seconds). Returns 0, -EINVAL (junk, empty, negative) or -ERANGE (over a day). */

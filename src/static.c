@@ -430,8 +430,10 @@ void static_close(struct static_root *r)
 }
 
 static enum MHD_Result static_reply(struct static_root *r, struct MHD_Connection *c,
+				    unsigned *status_out,
 				    enum static_reply which)
 {
+	*status_out = static_replies[which].status;
 	return MHD_queue_response(c, static_replies[which].status, r->reply[which]);
 }
 
@@ -455,7 +457,8 @@ static enum static_reply static_errno_reply(int err)
 
 /* Answers 301 to the slash form of a directory. The Location is built from the clean path,
  * percent-encoded again: the request's own bytes may hold anything. */
-static enum MHD_Result static_redirect(struct MHD_Connection *c, const char *path)
+static enum MHD_Result static_redirect(struct MHD_Connection *c, const char *path,
+				       unsigned *status_out)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	static const char body[] = "301 Moved Permanently\n";
@@ -485,8 +488,10 @@ static enum MHD_Result static_redirect(struct MHD_Connection *c, const char *pat
 					       MHD_RESPMEM_PERSISTENT);
 	if (resp != NULL && MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc) == MHD_YES &&
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				    "text/plain; charset=utf-8") == MHD_YES)
+				    "text/plain; charset=utf-8") == MHD_YES) {
+		*status_out = MHD_HTTP_MOVED_PERMANENTLY;
 		ret = MHD_queue_response(c, MHD_HTTP_MOVED_PERMANENTLY, resp);
+	}
 	MHD_destroy_response(resp);
 	free(loc);
 	return ret;
@@ -509,7 +514,8 @@ static bool static_not_modified(struct MHD_Connection *c, time_t mtime)
 /* Sends an open regular file: 304 if the client's copy is current, else the file from its
  * descriptor (libmicrohttpd uses sendfile). Takes ownership of fd. */
 static enum MHD_Result static_send_file(struct static_root *r, struct MHD_Connection *c,
-					const char *name, int fd, const struct stat *st)
+					const char *name, int fd, const struct stat *st,
+					unsigned *status_out)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -527,21 +533,22 @@ static enum MHD_Result static_send_file(struct static_root *r, struct MHD_Connec
 			close(fd);
 	}
 	if (resp == NULL)
-		return static_reply(r, c, STATIC_500);
+		return static_reply(r, c, status_out, STATIC_500);
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, date) != MHD_YES ||
 	    (status == MHD_HTTP_OK &&
 	     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				     static_mime_type(name)) != MHD_YES)) {
 		MHD_destroy_response(resp);
-		return static_reply(r, c, STATIC_500);
+		return static_reply(r, c, status_out, STATIC_500);
 	}
+	*status_out = status;
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
 
 enum MHD_Result static_serve(struct static_root *r, struct MHD_Connection *c, const char *url,
-			     const char *method)
+			     const char *method, unsigned *status_out)
 {
 	char path[STATIC_PATH_MAX + sizeof "/" STATIC_INDEX];
 	bool slash, index;
@@ -550,10 +557,10 @@ enum MHD_Result static_serve(struct static_root *r, struct MHD_Connection *c, co
 	int fd;
 
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		return static_reply(r, c, STATIC_405);
+		return static_reply(r, c, status_out, STATIC_405);
 	bad = static_clean_path(url, path, STATIC_PATH_MAX + 1, &slash);
 	if (bad != 0)
-		return static_reply(r, c, bad == MHD_HTTP_URI_TOO_LONG ? STATIC_414 :
+		return static_reply(r, c, status_out, bad == MHD_HTTP_URI_TOO_LONG ? STATIC_414 :
 					  bad == MHD_HTTP_NOT_FOUND   ? STATIC_404 :
 									STATIC_400);
 
@@ -561,30 +568,30 @@ enum MHD_Result static_serve(struct static_root *r, struct MHD_Connection *c, co
 	 * have side effects, so only a regular file is ever opened for reading. */
 	fd = static_resolve(r, path, O_PATH);
 	if (fd < 0)
-		return static_reply(r, c, static_errno_reply(fd));
+		return static_reply(r, c, status_out, static_errno_reply(fd));
 	if (fstat(fd, &st) < 0) {
 		close(fd);
-		return static_reply(r, c, STATIC_500);
+		return static_reply(r, c, status_out, STATIC_500);
 	}
 	close(fd);
 	index = S_ISDIR(st.st_mode);
 	if (index) {
 		if (!slash)
-			return static_redirect(c, path);
+			return static_redirect(c, path, status_out);
 		/* Resolved again from the root, so an index.html symlink obeys the same rules. */
 		strcat(path, path[0] != '\0' ? "/" STATIC_INDEX : STATIC_INDEX);
 	} else if (slash) {
-		return static_reply(r, c, STATIC_404);
+		return static_reply(r, c, status_out, STATIC_404);
 	}
 
 	/* O_NONBLOCK: if the name was swapped for a fifo since the look, do not hang on it. */
 	fd = static_resolve(r, path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) /* a directory without index.html: 403, there are no listings */
-		return static_reply(r, c, index && fd == -ENOENT ? STATIC_403 :
+		return static_reply(r, c, status_out, index && fd == -ENOENT ? STATIC_403 :
 							   static_errno_reply(fd));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return static_reply(r, c, STATIC_403);
+		return static_reply(r, c, status_out, STATIC_403);
 	}
-	return static_send_file(r, c, path, fd, &st);
+	return static_send_file(r, c, path, fd, &st, status_out);
 }

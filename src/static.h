@@ -20,10 +20,11 @@ void static_close(struct static_root *r);
 
 /* Answers one request for url (as the access handler got it; see the note in static.c on
  * decoding) on the handler's second call; methods other than GET and HEAD get 405. Queues a response (200, 301, 304,
- * 400, 403, 404, 405, 414, 500) and returns MHD_queue_response's result. Thread-safe: r is
+ * 400, 403, 404, 405, 414, 500), stores its status in *status_out (for the access log)
+ * and returns MHD_queue_response's result. Thread-safe: r is
  * only read after static_open. */
 enum MHD_Result static_serve(struct static_root *r, struct MHD_Connection *c, const char *url,
-			     const char *method);
+			     const char *method, unsigned *status_out);
 
 /* The Content-Type for a file name, by extension ("application/octet-stream" if unknown). */
 const char *static_mime_type(const char *name);
