@@ -89,17 +89,21 @@ wait_log() {
 }
 
 # wait_exit PID [BOUND]: waits for a child of this shell to exit and sets EXIT_STATUS. Fails
-# if it is still alive after BOUND seconds (default WAIT_BOUND). Not for $(...): a subshell
-# cannot wait for its parent's children.
+# (killing it) if it is still alive after BOUND seconds (default WAIT_BOUND). Not for $(...):
+# a subshell cannot wait for its parent's children.
 wait_exit() {
-	local pid=$1 bound=${2:-$WAIT_BOUND} guard
-	( sleep "$bound"; kill -9 "$pid" 2>/dev/null ) >/dev/null 2>&1 &
+	local pid=$1 bound=${2:-$WAIT_BOUND} guard first
+	sleep "$bound" &
 	guard=$!
 	EXIT_STATUS=0
-	wait "$pid" || EXIT_STATUS=$?
+	wait -n -p first "$pid" "$guard" || EXIT_STATUS=$?
+	if [ "$first" = "$guard" ]; then
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		fail "process $pid did not exit within ${bound}s"
+	fi
 	kill "$guard" 2>/dev/null
 	wait "$guard" 2>/dev/null
-	[ "$EXIT_STATUS" -eq 137 ] && fail "process $pid did not exit within ${bound}s"
 	return 0
 }
 
