@@ -185,6 +185,9 @@ static void human_reply(enum proto_command cmd, const struct ctl_message *m)
 	case PROTO_CMD_PING:
 		printf("pong\n");
 		break;
+	case PROTO_CMD_RELOAD:
+		printf("configuration reloaded\n");
+		break;
 	case PROTO_CMD_VERSION:
 		protocol = json_integer_value(json_object_get(m->obj, "protocol"));
 		printf("serviced %s, protocol %" JSON_INTEGER_FORMAT "\n",
@@ -230,6 +233,7 @@ static void human_event(const struct ctl_message *m)
 	const char *ev = json_string_value(json_object_get(m->obj, "event"));
 	struct serviced_status st;
 	const struct serviced_counts *c = &st.counts;
+	bool current = true;
 	char left[32];
 
 	if (print_quiet)
@@ -241,17 +245,22 @@ static void human_event(const struct ctl_message *m)
 		return;
 	}
 	if (strcmp(ev, "state") == 0) {
+		const char *to = print_or(json_string_value(json_object_get(m->obj, "to")), "?");
+
 		printf("%s -> %s", print_or(json_string_value(json_object_get(m->obj, "from")), "?"),
-		       serviced_state_name(st.state));
-		if (st.trigger != SERVICED_TRIGGER_NONE && st.state != SERVICED_STATE_RUNNING)
+		       to);
+		if (st.trigger != SERVICED_TRIGGER_NONE &&
+		    strcmp(to, serviced_state_name(SERVICED_STATE_RUNNING)) != 0)
 			printf(" (by %s)", serviced_trigger_name(st.trigger));
-		if (st.state == SERVICED_STATE_STOPPED) {
+		if (strcmp(to, serviced_state_name(SERVICED_STATE_STOPPED)) == 0) {
 			printf(": %" PRIu64 " requests completed, %" PRIu64 " cut\n",
 			       print_sum(json_object_get(m->obj, "completed")),
 			       print_sum(json_object_get(m->obj, "cut")));
 			fflush(stdout);
 			return;
 		}
+		/* The counts are a snapshot: the daemon may be a phase further already. */
+		current = strcmp(to, serviced_state_name(st.state)) == 0;
 		printf(": ");
 	} else if (strcmp(ev, "durations") == 0) {
 		printf("durations: drain delay %s, ",
@@ -266,7 +275,7 @@ static void human_event(const struct ctl_message *m)
 	printf("%" PRIu64 " in flight, %" PRIu64 " connections (%" PRIu64 " idle), %" PRIu64
 	       " streams",
 	       c->requests_in_flight, c->connections_open, c->connections_idle, c->streams_open);
-	if (st.phase_remaining_ms >= 0 && st.state != SERVICED_STATE_RUNNING)
+	if (current && st.phase_remaining_ms >= 0 && st.state != SERVICED_STATE_RUNNING)
 		printf(", %s left",
 		       print_duration((uint64_t)st.phase_remaining_ms, left, sizeof left));
 	printf("\n");

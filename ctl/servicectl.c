@@ -70,6 +70,7 @@ static const struct verb verbs[] = {
 	{ "watch", PROTO_CMD_WATCH, "", 0, 0, 0, run_watch },
 	{ "ping", PROTO_CMD_PING, "", 0, 0, 0, run_simple },
 	{ "version", PROTO_CMD_VERSION, "", 0, 0, 0, run_simple },
+	{ "reload", PROTO_CMD_RELOAD, "", 0, 0, 0, run_simple },
 };
 #define NVERBS (sizeof verbs / sizeof verbs[0])
 
@@ -258,8 +259,11 @@ static void ctl_message_free(struct ctl_message *m)
 	m->obj = NULL;
 }
 
-/* Reads one message into m. Returns 0, or an exit status after saying what went wrong.
- * At a clean end of stream returns -1 without a word: the caller knows what it means. */
+#define CTL_READ_EOF (-1)     /* the daemon closed the connection */
+#define CTL_READ_TIMEOUT (-2) /* nothing within the timeout */
+
+/* Reads one message into m. Returns 0; CTL_READ_EOF or CTL_READ_TIMEOUT without a word,
+ * the caller knowing what they mean; or an exit status after saying what went wrong. */
 static int ctl_read(struct ctl *ctl, struct client *cl, int timeout_ms, struct ctl_message *m)
 {
 	char *line, text[512];
@@ -268,10 +272,11 @@ static int ctl_read(struct ctl *ctl, struct client *cl, int timeout_ms, struct c
 
 	m->obj = NULL;
 	if (r == -EPIPE)
-		return -1;
-	if (r <= 0) {
-		snprintf(text, sizeof text, "%s: %s", cl->path,
-			 r == 0 ? "no reply from the daemon" : strerror(-r));
+		return CTL_READ_EOF;
+	if (r == 0)
+		return CTL_READ_TIMEOUT;
+	if (r < 0) {
+		snprintf(text, sizeof text, "%s: %s", cl->path, strerror(-r));
 		ctl->print->error(NULL, NULL, text);
 		return CTL_EXIT_UNREACHABLE;
 	}
@@ -303,8 +308,9 @@ static int ctl_call(struct ctl *ctl, struct client *cl, const struct proto_reque
 	do {
 		r = ctl_read(ctl, cl, CTL_REPLY_TIMEOUT_MS, m);
 		if (r < 0) {
-			snprintf(text, sizeof text, "%s: the daemon closed the connection",
-				 cl->path);
+			snprintf(text, sizeof text, "%s: %s", cl->path,
+				 r == CTL_READ_EOF ? "the daemon closed the connection" :
+						     "no reply from the daemon");
 			ctl->print->error(NULL, NULL, text);
 			return CTL_EXIT_UNREACHABLE;
 		}
@@ -461,12 +467,12 @@ static int ctl_follow(struct ctl *ctl, struct client *cl, bool progress, uint64_
 				printf("\n");
 			return r;
 		}
-		if (r < 0)
-			break;
-		if (m.obj == NULL) { /* a timeout: tick the countdown */
+		if (r == CTL_READ_TIMEOUT) { /* only with progress: tick the countdown */
 			progress_line(&st, since);
 			continue;
 		}
+		if (r == CTL_READ_EOF)
+			break;
 		if (m.kind == PROTO_MSG_EVENT) {
 			stopped = event_is_stopped(&m);
 			if (stopped)

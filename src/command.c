@@ -57,15 +57,15 @@ static enum proto_error command_shutdown(const struct command_ctx *ctx,
 					 const struct proto_request *req, json_t *reply,
 					 struct proto_status *st)
 {
-	static const struct {
+	const struct {
 		unsigned field;
 		enum serviced_knob knob;
+		uint64_t ms;
 	} overrides[] = {
-		{ PROTO_F_DRAIN_DELAY, SERVICED_KNOB_DRAIN_DELAY },
-		{ PROTO_F_GRACE, SERVICED_KNOB_GRACE },
-		{ PROTO_F_MERCY, SERVICED_KNOB_MERCY },
+		{ PROTO_F_DRAIN_DELAY, SERVICED_KNOB_DRAIN_DELAY, req->drain_delay_ms },
+		{ PROTO_F_GRACE, SERVICED_KNOB_GRACE, req->grace_ms },
+		{ PROTO_F_MERCY, SERVICED_KNOB_MERCY, req->mercy_ms },
 	};
-	uint64_t ms;
 	size_t i;
 	int r;
 
@@ -74,9 +74,7 @@ static enum proto_error command_shutdown(const struct command_ctx *ctx,
 	for (i = 0; i < sizeof overrides / sizeof overrides[0]; i++) {
 		if (!(req->have & overrides[i].field))
 			continue;
-		ms = overrides[i].field == PROTO_F_GRACE ? req->grace_ms :
-		     overrides[i].field == PROTO_F_MERCY ? req->mercy_ms : req->drain_delay_ms;
-		r = serviced_set_knob(ctx->s, overrides[i].knob, ms);
+		r = serviced_set_knob(ctx->s, overrides[i].knob, overrides[i].ms);
 		if (r < 0)
 			return command_errno(st, r, proto_knob_name(overrides[i].knob));
 	}

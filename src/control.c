@@ -12,8 +12,6 @@
 #include "autoconfig.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +66,7 @@ struct control {
 	gid_t group;
 	uid_t euid;
 	struct serviced_counts sent_counts; /* what the last counts event said */
-	TAILQ_HEAD(, control_client) clients;
+	TAILQ_HEAD(control_clients, control_client) clients;
 };
 
 static void control_client_cb(void *cls, int fd, uint32_t events);
@@ -495,9 +493,8 @@ static void control_on_state(void *cls, serviced *s, enum serviced_state from,
 	if (ctl->fd < 0 || !control_have_watchers(ctl))
 		return;
 	serviced_get_status(s, &st);
-	st.state = to; /* the transition being reported, even if another followed already */
 	/* from == to: no transition, a duration changed and the deadline may have moved. */
-	ev = from == to ? proto_event_durations(&st) : proto_event_state(from, &st);
+	ev = from == to ? proto_event_durations(&st) : proto_event_state(from, to, &st);
 	if (ev == NULL)
 		return;
 	control_broadcast(ctl, ev);

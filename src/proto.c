@@ -6,6 +6,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -549,7 +550,8 @@ static json_t *proto_event(const char *name, const struct serviced_status *st)
 	return o;
 }
 
-json_t *proto_event_state(enum serviced_state from, const struct serviced_status *st)
+json_t *proto_event_state(enum serviced_state from, enum serviced_state to,
+			  const struct serviced_status *st)
 {
 	json_t *o = proto_event("state", st);
 	int r = 0;
@@ -557,7 +559,7 @@ json_t *proto_event_state(enum serviced_state from, const struct serviced_status
 	if (o == NULL)
 		return NULL;
 	r |= json_object_set_new(o, "from", json_string(serviced_state_name(from)));
-	r |= json_object_set_new(o, "to", json_string(serviced_state_name(st->state)));
+	r |= json_object_set_new(o, "to", json_string(serviced_state_name(to)));
 	if (r != 0) {
 		json_decref(o);
 		return NULL;
@@ -811,10 +813,11 @@ int proto_status_from_json(const json_t *o, struct serviced_status *st)
 		if (n != NULL && strcmp(n, trigger) == 0)
 			st->trigger = (enum serviced_trigger)i;
 	}
+	/* Values are taken as sent or refused, never changed on the way in. */
 	rem = json_object_get(o, "phase_remaining_ms");
-	if (!json_is_integer(rem))
+	if (!json_is_integer(rem) || json_integer_value(rem) < -1)
 		return -EINVAL;
-	st->phase_remaining_ms = json_integer_value(rem) < 0 ? -1 : json_integer_value(rem);
+	st->phase_remaining_ms = json_integer_value(rem);
 	r |= proto_get_uint(o, "phase_elapsed_ms", &st->phase_elapsed_ms);
 	r |= proto_get_uint(o, "uptime_ms", &st->uptime_ms);
 	r |= proto_get_uint(o, "requests_in_flight", &c->requests_in_flight);
@@ -829,6 +832,8 @@ int proto_status_from_json(const json_t *o, struct serviced_status *st)
 	for (i = 0; i < SERVICED_KNOB_COUNT_; i++)
 		r |= proto_get_uint(o, proto_knobs[i].member, &st->knobs_ms[i]);
 	r |= proto_get_uint(o, "pid", &pid);
+	if (pid == 0 || pid > INT_MAX) /* pid_t is an int, and no process is 0 */
+		return -EINVAL;
 	st->pid = (pid_t)pid;
 	return r != 0 ? -EINVAL : 0;
 }

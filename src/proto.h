@@ -14,7 +14,8 @@
  *
  * This module is a pure codec: no sockets, no engine calls beyond the name tables. It
  * decodes and validates requests, builds replies and events, frames a byte stream into
- * lines, and parses replies back for the client.
+ * lines, and parses replies back for the client. It also defines
+ * serviced_control_default_path() (serviced.h): where the socket is, both sides must agree.
  */
 #ifndef SERVICED_PROTO_H
 #define SERVICED_PROTO_H
@@ -148,7 +149,10 @@ json_t *proto_reply_error(const struct proto_status *st);
 int proto_add_status(json_t *obj, const struct serviced_status *st);
 /* Adds the knob members ("grace_ms", ...); only knob k, or all when k is -1. */
 int proto_add_knobs(json_t *obj, const struct serviced_status *st, int k);
-json_t *proto_event_state(enum serviced_state from, const struct serviced_status *st);
+/* A transition from -> to. The status members are a snapshot taken as the event is sent:
+ * when phases pass quickly, "state" may already be past "to". */
+json_t *proto_event_state(enum serviced_state from, enum serviced_state to,
+			  const struct serviced_status *st);
 json_t *proto_event_counts(const struct serviced_status *st);
 /* A duration changed (set, or a shutdown's overrides): the phase's deadline may have moved. */
 json_t *proto_event_durations(const struct serviced_status *st);

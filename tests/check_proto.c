@@ -47,8 +47,15 @@ static void invalid_load(void)
 		if (e->d_name[0] < '0' || e->d_name[0] > '9')
 			continue;
 		if (invalid_count == cap) {
+			char **grown;
+
 			cap = cap ? cap * 2 : 64;
-			invalid_names = realloc(invalid_names, cap * sizeof *invalid_names);
+			grown = realloc(invalid_names, cap * sizeof *invalid_names);
+			if (grown == NULL) {
+				fprintf(stderr, "check_proto: out of memory\n");
+				exit(1);
+			}
+			invalid_names = grown;
 		}
 		invalid_names[invalid_count++] = strdup(e->d_name);
 	}
@@ -65,8 +72,12 @@ static char *slurp(const char *path, size_t *len)
 	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
 	*len = 0;
 	do {
-		if (*len + 4096 > cap)
-			buf = realloc(buf, cap = cap * 2 + 4096);
+		if (*len + 4096 > cap) {
+			char *grown = realloc(buf, cap = cap * 2 + 4096);
+
+			ck_assert_ptr_nonnull(grown);
+			buf = grown;
+		}
 		n = fread(buf + *len, 1, cap - *len, f);
 		*len += n;
 	} while (n > 0);
@@ -404,6 +415,16 @@ START_TEST(test_status_round_trip)
 	ck_assert_int_eq(json_integer_value(json_object_get(o, "phase_remaining_ms")), -1);
 	ck_assert_int_eq(proto_status_from_json(o, &out), 0);
 	ck_assert_int_eq(out.phase_remaining_ms, -1);
+	/* Values are taken as sent or refused: never truncated, wrapped or clamped. */
+	json_object_set_new(o, "pid", json_integer(4294967296LL));
+	ck_assert_int_eq(proto_status_from_json(o, &out), -EINVAL);
+	json_object_set_new(o, "pid", json_integer(0));
+	ck_assert_int_eq(proto_status_from_json(o, &out), -EINVAL);
+	json_object_set_new(o, "pid", json_integer(4242));
+	json_object_set_new(o, "phase_remaining_ms", json_integer(-2));
+	ck_assert_int_eq(proto_status_from_json(o, &out), -EINVAL);
+	json_object_set_new(o, "phase_remaining_ms", json_integer(-1));
+	ck_assert_int_eq(proto_status_from_json(o, &out), 0);
 	json_object_del(o, "uptime_ms");
 	ck_assert_int_eq(proto_status_from_json(o, &out), -EINVAL);
 	json_decref(o);
@@ -449,7 +470,7 @@ START_TEST(test_events)
 	size_t len;
 
 	sample_status(&s);
-	o = proto_event_state(SERVICED_STATE_RUNNING, &s);
+	o = proto_event_state(SERVICED_STATE_RUNNING, SERVICED_STATE_GRACE, &s);
 	ck_assert_str_eq(json_string_value(json_object_get(o, "event")), "state");
 	ck_assert_str_eq(json_string_value(json_object_get(o, "from")), "running");
 	ck_assert_str_eq(json_string_value(json_object_get(o, "to")), "grace");

@@ -23,7 +23,7 @@ expect_eq "SERVICED_CONTROL to a missing socket" 3 \
 	"$(rc_of env SERVICED_CONTROL="$T/nothing.sock" "$SERVICECTL" ping)"
 # --help lists every command of the protocol that servicectl offers.
 help=$(ctl --help)
-for c in status shutdown cancel get set watch ping version; do
+for c in status shutdown cancel get set watch ping version reload; do
 	grep -q "^  $c" <<<"$help" || fail "--help does not list $c"
 done
 
@@ -68,7 +68,7 @@ grep -Eq '^grace +10s$' <<<"$human" || fail "human status has no grace line: $hu
 grep -Eq "^pid +$SVC_PID\$" <<<"$human" || fail "human status has no pid line: $human"
 
 # Requests are counted.
-for i in 1 2 3; do
+for _ in 1 2 3; do
 	expect_eq "GET /" 200 "$(http_code "$SVC_URL/")"
 done
 out=$(ctl --json status)
@@ -98,9 +98,10 @@ err=$(ctl cancel 2>&1 >/dev/null)
 case $err in *"no shutdown to cancel (wrong_state)"*) ;; *) fail "cancel error text: $err" ;; esac
 
 # A shutdown in its drain delay can be cancelled.
-expect_eq "set drain_delay" 0 "$(rc_of ctl set drain_delay 1h)"
-out=$(ctl --json shutdown)
+out=$(ctl --json shutdown --drain-delay 1h --grace 3s)
 expect_eq "shutdown reply" True "$(jget "$out" 'd["ok"]')"
+expect_eq "shutdown's durations applied first" "3600000 3000" \
+	"$(jget "$out" '"%d %d" % (d["drain_delay_ms"], d["grace_ms"])')"
 expect_eq "state after shutdown" drain_delay "$(jget "$out" 'd["state"]')"
 expect_eq "trigger" control "$(jget "$out" 'd["trigger"]')"
 [ "$(http_code "$SVC_URL/readyz")" = 503 ] || fail "/readyz is not 503 in the drain delay"
@@ -108,15 +109,9 @@ expect_eq "cancel in drain delay" 0 "$(rc_of ctl cancel)"
 expect_eq "state after cancel" running "$(ctl_state)"
 expect_eq "/readyz after cancel" 200 "$(http_code "$SVC_URL/readyz")"
 
-# reload (not a servicectl verb yet): done, or not_supported by this daemon.
-python3 - "$CTL_SOCK" <<'EOF' || fail "reload reply"
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall(b'{"command":"reload"}\n')
-r = json.loads(s.makefile().readline())
-sys.exit(0 if r["ok"] is True or r["error"]["code"] == "not_supported" else 1)
-EOF
+# reload: serviced re-reads its configuration (none here: the command line stays).
+expect_eq "reload" "configuration reloaded" "$(ctl reload)"
+expect_eq "state after reload" running "$(ctl_state)"
 
 # A second daemon on the same socket is refused, and the first keeps it.
 "$SERVICED" --listen 127.0.0.1:0 --control "$CTL_SOCK" >"$T/second.log" 2>&1 &
@@ -142,6 +137,22 @@ python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])'
 ctl_start --control-mode 0660
 expect_eq "mode from --control-mode" 660 "$(stat -c %a "$CTL_SOCK")"
 expect_eq "ping over the replaced socket" pong "$(ctl ping)"
+ctl -q shutdown
+wait_exit "$SVC_PID"
+
+# reload re-reads the configuration file; a bad one is refused ("failed", exit 1) and the
+# running configuration stays.
+echo '{"grace": "7s"}' >"$T/conf.json"
+ctl_start --config "$T/conf.json"
+expect_eq "grace from the file" 7000 "$(jget "$(ctl --json get grace)" 'd["grace_ms"]')"
+echo '{"grace": "soon"}' >"$T/conf.json"
+out=$(ctl --json reload) && fail "a reload of a bad file succeeded"
+expect_eq "bad reload code" failed "$(jget "$out" 'd["error"]["code"]')"
+expect_eq "bad reload exit status" 1 "$(rc_of ctl reload)"
+expect_eq "grace kept" 7000 "$(jget "$(ctl --json get grace)" 'd["grace_ms"]')"
+echo '{"grace": "9s"}' >"$T/conf.json"
+expect_eq "good reload" 0 "$(rc_of ctl reload)"
+expect_eq "grace reloaded" 9000 "$(jget "$(ctl --json get grace)" 'd["grace_ms"]')"
 ctl -q shutdown
 wait_exit "$SVC_PID"
 

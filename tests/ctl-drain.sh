@@ -129,7 +129,7 @@ expect_eq "watch when the daemon is killed" 3 "$EXIT_STATUS"
 # --- D: on a terminal, --wait keeps one updating line ---------------------------------------
 if command -v script >/dev/null; then
 	rm -f "$CTL_SOCK" # the killed daemon's (stale) socket is replaced anyway; start clean
-	ctl_start
+	ctl_start --drain-delay 500ms
 	script -qec "$SERVICECTL -s $CTL_SOCK shutdown --wait" /dev/null >"$T/tty.out" 2>&1 &
 	tty_pid=$!
 	TEST_PIDS+=("$tty_pid")
@@ -137,6 +137,7 @@ if command -v script >/dev/null; then
 	expect_eq "shutdown --wait on a terminal" 0 "$EXIT_STATUS"
 	grep -q $'\r' "$T/tty.out" || fail "no carriage return on a terminal: $(cat -A "$T/tty.out")"
 	grep -q 'stopped: 0 requests cut' "$T/tty.out" || fail "tty output: $(cat -A "$T/tty.out")"
+	grep -q 'drain_delay .*left' "$T/tty.out" || fail "no countdown in: $(cat -A "$T/tty.out")"
 	wait_exit "$SVC_PID"
 fi
 pass

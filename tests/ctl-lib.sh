@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/ctl-lib.sh: shared by the servicectl end-to-end tests (tests/ctl-*.sh). Sourced,
 # never run. Builds on tests/lib.sh: every wait is for a state, with a bound.
 
@@ -53,6 +54,33 @@ ctl_state() {
 # state_is STATE: the daemon reports STATE.
 state_is() {
 	[ "$(ctl_state 2>/dev/null)" = "$1" ]
+}
+
+# ctl_clients: how many control clients the daemon holds open: its connected sockets on
+# CTL_SOCK's path, from /proc/net/unix (accepted sockets carry the listener's path).
+ctl_clients() {
+	python3 - "$SVC_PID" "$CTL_SOCK" <<'EOF'
+import os, sys
+pid, path = sys.argv[1], sys.argv[2]
+inodes = set()
+for fd in os.listdir("/proc/%s/fd" % pid):
+    try:
+        link = os.readlink("/proc/%s/fd/%s" % (pid, fd))
+    except OSError:
+        continue
+    if link.startswith("socket:["):
+        inodes.add(link[8:-1])
+n = 0
+for line in open("/proc/net/unix").readlines()[1:]:
+    f = line.split()
+    if len(f) >= 8 and f[7] == path and f[6] in inodes and f[5] == "03":
+        n += 1
+print(n)
+EOF
+}
+
+no_clients() {
+	[ "$(ctl_clients)" = 0 ]
 }
 
 # fd_count PID: how many descriptors the process holds.
