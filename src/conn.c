@@ -100,7 +100,7 @@ size_t conn_close_all(struct conn_registry *r, bool except_streams)
 
 	pthread_mutex_lock(&r->lock);
 	for (struct conn *c = r->head.next; c != &r->head; c = c->next) {
-		if (except_streams && c->has_stream)
+		if ((except_streams && c->has_stream) || atomic_load(&c->cancelled))
 			continue;
 		atomic_store(&c->phase, CONN_CLOSING);
 		shutdown(c->fd, SHUT_RDWR);
@@ -119,7 +119,7 @@ size_t conn_cancel_suspended(struct conn_registry *r)
 		if (!c->suspended)
 			continue;
 		c->suspended = false;
-		c->cancelled = true;
+		atomic_store(&c->cancelled, true);
 		MHD_resume_connection(c->mhd);
 		n++;
 	}

@@ -31,7 +31,7 @@ struct conn {
 	void *app_cls;     /* the application's per-request pointer */
 	/* Under the registry lock: */
 	bool suspended; /* suspended by the application */
-	bool cancelled; /* resumed by the engine at mercy: answer 503 */
+	_Atomic bool cancelled; /* resumed by the engine at mercy: answer 503, then close */
 };
 
 struct conn_registry {
@@ -56,7 +56,8 @@ void conn_end_request(struct conn *c);
 /* Shuts down (SHUT_RDWR) every connection with no request in flight; returns how many. */
 size_t conn_close_idle(struct conn_registry *r);
 /* Shuts down every connection; with except_streams, those carrying a stream are left to
- * end their stream. Returns how many. */
+ * end their stream. Connections answering 503 after a cancelled suspension are always left
+ * to send it (the answer carries "Connection: close"). Returns how many. */
 size_t conn_close_all(struct conn_registry *r, bool except_streams);
 /* Marks every suspended connection cancelled and resumes it; returns how many. */
 size_t conn_cancel_suspended(struct conn_registry *r);

@@ -280,6 +280,7 @@ static void *engine_uri_log(void *cls, const char *uri, struct MHD_Connection *c
 	if (!c)
 		return NULL;
 	conn_begin_request(c);
+	atomic_store(&c->cancelled, false);
 	c->close_marked = false;
 	atomic_store_explicit(&c->has_stream, false, memory_order_relaxed);
 	c->app_cls = NULL;
@@ -337,9 +338,9 @@ static enum MHD_Result engine_access(void *cls, struct MHD_Connection *connectio
 
 	if (!c) /* no URI callback ran: cannot happen with libmicrohttpd >= 0.9.71 */
 		return MHD_NO;
-	if (c->cancelled) {
-		/* Resumed by the engine at mercy: the application is not called again. */
-		c->cancelled = false;
+	if (atomic_load(&c->cancelled)) {
+		/* Resumed by the engine at mercy: the application is not called again. The flag
+		 * stays until the next request, so mercy's sweep leaves the answer to go out. */
 		return MHD_queue_response(connection, MHD_HTTP_SERVICE_UNAVAILABLE, s->resp_503);
 	}
 	engine_mark_close(s, c, connection);
@@ -433,7 +434,7 @@ void serviced_suspend(serviced *s, struct MHD_Connection *connection)
 	pthread_mutex_lock(&s->reg.lock);
 	if (atomic_load(&s->state) >= SERVICED_STATE_MERCY) {
 		/* Too late to wait: the next handler call answers 503 instead. */
-		c->cancelled = true;
+		atomic_store(&c->cancelled, true);
 	} else {
 		c->suspended = true;
 		atomic_fetch_add(&s->suspended, 1);
