@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "admin.h"
 #include "daemon.h"
 #include "log.h"
 #include "static.h"
@@ -206,13 +207,24 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 {
 	struct daemon d = { .cfg = cfg, .argc = argc, .argv = argv };
 	struct serviced_error err = { 0 };
-	char errbuf[512];
+	char errbuf[512], *admin_token = NULL;
 	int status, fd;
 
+	/* The admin token comes from a file, never the command line: no file, no endpoint. */
+	if (cfg->admin_listen && !cfg->admin_token_file) {
+		log_msg(LOG_ERR, "--admin-listen needs --admin-token-file");
+		return SERVICED_EXIT_USAGE;
+	}
 	atomic_init(&d.access_log, cfg->access_log);
 	if (cfg->root && static_open(&d.root, cfg->root, errbuf, sizeof errbuf) < 0) {
 		log_msg(LOG_ERR, "%s", errbuf);
 		return SERVICED_EXIT_FAILURE;
+	}
+	/* Read before anything is bound, so that a bad token file refuses the start. */
+	if (cfg->admin_listen && admin_token_load(cfg->admin_token_file, &admin_token, &err) < 0) {
+		log_msg(LOG_ERR, "%s", err.message);
+		status = SERVICED_EXIT_FAILURE;
+		goto out;
 	}
 	if (daemon_make_responses(&d) < 0) {
 		log_msg(LOG_ERR, "out of memory");
@@ -244,6 +256,18 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 		status = SERVICED_EXIT_FAILURE;
 		goto out;
 	}
+	if (cfg->admin_listen) {
+		struct serviced_admin_options ao;
+
+		serviced_admin_options_init(&ao);
+		ao.listen = cfg->admin_listen;
+		ao.token = admin_token;
+		if (serviced_admin_listen(d.engine, &ao, &err) < 0) {
+			log_msg(LOG_ERR, "%s", err.message);
+			status = SERVICED_EXIT_FAILURE;
+			goto out;
+		}
+	}
 	if (serviced_systemd_enable(d.engine) < 0)
 		log_msg(LOG_WARNING, "systemd notification could not be set up");
 	status = serviced_run(d.engine);
@@ -251,5 +275,6 @@ out:
 	serviced_free(d.engine);
 	daemon_free_responses(&d);
 	static_close(d.root);
+	admin_token_free(admin_token);
 	return status;
 }

@@ -8,7 +8,8 @@ libsvccore_la_SOURCES = \
 	src/lifecycle.c src/lifecycle.h \
 	src/conn.c src/conn.h \
 	src/engine.c src/engine.h \
-	src/notify.c
+	src/notify.c \
+	src/admin.c src/admin.h
 libsvccore_la_LIBADD = $(MHD_LIBS) $(JANSSON_LIBS) $(SYSTEMD_LIBS) -lm
 
 lib_LTLIBRARIES += libserviced.la

@@ -249,6 +249,20 @@ int serviced_control_listen(serviced *s, const struct serviced_control_options *
  * $XDG_RUNTIME_DIR/serviced.sock, else /run/serviced/control.sock. Writes into buf. */
 const char *serviced_control_default_path(char *buf, size_t size);
 
+/* The HTTP admin endpoint: the control commands over HTTP with a bearer token, on a
+ * listener of its own that keeps answering through a drain (see serviced(8), HTTP ADMIN
+ * ENDPOINT). */
+struct serviced_admin_options {
+	const char *listen;   /* "ADDR:PORT" or "[V6ADDR]:PORT", port 0 = any; required */
+	const char *token;    /* the bearer token, printable ASCII; required */
+	unsigned max_clients; /* connections at once, default 16 */
+};
+void serviced_admin_options_init(struct serviced_admin_options *o);
+/* Binds and serves the admin endpoint on a thread of its own, stopped when the engine is
+ * freed; logs "admin endpoint on http://ADDR:PORT". -EINVAL without a token. */
+int serviced_admin_listen(serviced *s, const struct serviced_admin_options *o,
+			  struct serviced_error *err);
+
 /* systemd: when NOTIFY_SOCKET is set, sends READY=1 now and from then on STATUS=,
  * STOPPING=1, EXTEND_TIMEOUT_USEC= through a drain, WATCHDOG=1 when asked, and
  * RELOADING=1 around reloads. Call once everything is listening. Returns 1 when enabled,

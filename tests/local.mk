@@ -5,3 +5,4 @@ include $(srcdir)/tests/config.mk
 include $(srcdir)/tests/static.mk
 include $(srcdir)/tests/proto.mk
 include $(srcdir)/tests/systemd.mk
+include $(srcdir)/tests/admin.mk
