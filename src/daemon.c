@@ -119,11 +119,16 @@ static enum MHD_Result daemon_handler(void *cls, struct MHD_Connection *c, const
 	(void)version;
 	(void)upload_data;
 	if (*req_cls == NULL) {
+		/* No route takes a body, and only GET and HEAD are served: any other method is
+		 * answered at once, before its body is read. Answering on the first call makes
+		 * libmicrohttpd close the connection, which is what an unread body needs. */
+		if (!daemon_method_ok(method))
+			return daemon_queue(d, c, method, url, MHD_HTTP_METHOD_NOT_ALLOWED,
+					    d->not_allowed);
 		*req_cls = &daemon_first_call;
 		return MHD_YES;
 	}
-	/* No route takes a body: it is read and dropped (bounded by the connection's
-	 * memory limit per chunk), then the request is answered. */
+	/* A GET or HEAD with a body: the body is read and dropped, a chunk at a time. */
 	if (*upload_data_size != 0) {
 		*upload_data_size = 0;
 		return MHD_YES;
