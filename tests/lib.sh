@@ -16,6 +16,8 @@ cleanup() {
 	local p
 	# Subshells inherit this trap; only the test's own shell may clean up.
 	[ "$BASHPID" = "$$" ] || return 0
+	# bash complains about children it has already reaped; the test has spoken by now.
+	exec 2>/dev/null
 	for p in "${TEST_PIDS[@]:-}"; do
 		{ [ -n "$p" ] && kill -9 "$p" && wait "$p"; } 2>/dev/null
 	done
