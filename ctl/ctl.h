@@ -64,7 +64,7 @@ extern bool print_quiet;
 
 /* Formats ms for people: "4.2s", "250ms", "2m", "1h3m"; rounded to tenths past a second. */
 const char *print_duration(uint64_t ms, char *buf, size_t size);
-/* Sum of a per-state count object ("cut"). */
+/* Sum of a per-state count object ("cut") over the shutdown states (not running). */
 uint64_t print_sum(const json_t *per_state);
 
 #endif

@@ -44,8 +44,11 @@ uint64_t print_sum(const json_t *per_state)
 	uint64_t sum = 0;
 	json_t *v;
 
+	/* Only the shutdown's own states: a request cut while running (its client went away)
+	 * says nothing about how the shutdown went. */
 	json_object_foreach((json_t *)per_state, key, v)
-		if (json_is_integer(v) && json_integer_value(v) > 0)
+		if (strcmp(key, serviced_state_name(SERVICED_STATE_RUNNING)) != 0 &&
+		    json_is_integer(v) && json_integer_value(v) > 0)
 			sum += (uint64_t)json_integer_value(v);
 	return sum;
 }

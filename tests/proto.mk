@@ -8,6 +8,6 @@ tests_check_proto_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_check_proto_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_proto_LDADD = libsvccore.la $(CHECK_LIBS)
 
-CTL_TESTS = tests/ctl-commands.sh tests/ctl-drain.sh tests/ctl-creds.sh tests/ctl-limits.sh
+CTL_TESTS = tests/ctl-commands.sh tests/ctl-drain.sh tests/ctl-wait-clean.sh tests/ctl-creds.sh tests/ctl-limits.sh
 TESTS += tests/check_proto $(CTL_TESTS)
 EXTRA_DIST += tests/proto-invalid tests/ctl-lib.sh $(CTL_TESTS)
