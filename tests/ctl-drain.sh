@@ -72,7 +72,9 @@ EOF
 
 # --- B: set grace shortens a live drain; --wait reports the cut with exit 1 ---------------
 ctl_start --root "$T/root" --grace 60s
-curl -s --limit-rate 512K -o "$T/out.b" "$SVC_URL/big.bin" &
+# Far larger than the loopback buffers (up to 32 MB here), so it is surely in flight.
+truncate -s 512M "$T/root/huge.bin"
+curl -s --limit-rate 512K -o "$T/out.b" "$SVC_URL/huge.bin" &
 curl_pid=$!
 TEST_PIDS+=("$curl_pid")
 wait_until "the download to be receiving" receiving "$T/out.b"

@@ -6,6 +6,11 @@
   httpc.py inflight PORT PATH     one keep-alive request; print the Connection header, then
                                   "closed" if the server closed the connection after it
   httpc.py noread PORT PATH READY send one request and never read (until killed)
+  httpc.py download PORT PATH OUT RATE
+                                  a slow download: RATE bytes/s into OUT with a small receive
+                                  buffer, so the server cannot hand the whole body to the
+                                  kernel early (loopback buffers here reach 32 MB); exit 0
+                                  when the whole body arrived, 1 when it was cut
 READY is a file written once the request has been answered (idle) or sent (noread).
 """
 import socket
@@ -62,8 +67,52 @@ def wait_eof(s):
         return True
 
 
+def download(port, path, out, rate):
+    import time
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Set before connecting: an explicit buffer turns receive autotuning off.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.settimeout(30)
+    s.connect(("127.0.0.1", int(port)))
+    s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path).encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        if not chunk:
+            return 1
+        buf += chunk
+    head, body = buf.split(b"\r\n\r\n", 1)
+    length = None
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.decode().partition(":")
+        if k.strip().lower() == "content-length":
+            length = int(v)
+    got = len(body)
+    start = time.monotonic()
+    with open(out, "wb") as f:
+        f.write(body)
+        f.flush()
+        while length is None or got < length:
+            # Pace the reading: this client is slow on purpose.
+            ahead = got / rate - (time.monotonic() - start)
+            if ahead > 0:
+                time.sleep(ahead)
+            try:
+                chunk = s.recv(16384)
+            except (ConnectionResetError, socket.timeout):
+                return 1
+            if not chunk:
+                break
+            f.write(chunk)
+            f.flush()
+            got += len(chunk)
+    return 0 if length is not None and got == length else 1
+
+
 def main(argv):
     mode, port = argv[1], argv[2]
+    if mode == "download":
+        return download(port, argv[3], argv[4], float(argv[5]))
     s = connect(port)
     if mode == "idle":
         s.sendall(request("/"))

@@ -8,7 +8,7 @@ mkdir -p "$T/root"
 head -c $((48 * 1024 * 1024)) /dev/urandom >"$T/root/big.bin"
 # Grace of 3 s: a 48 MB download at 6 MB/s cannot finish in it.
 svc_start --root "$T/root" --grace 3s --mercy 1s
-curl -s --limit-rate 6M -o "$T/out" "$SVC_URL/big.bin" &
+python3 "$top_srcdir/tests/httpc.py" download "$SVC_PORT" /big.bin "$T/out" 6000000 &
 dl=$!
 TEST_PIDS+=($dl)
 wait_until "the download to be receiving" test -s "$T/out"
@@ -23,7 +23,7 @@ wait_exit "$SVC_PID" 60
 expect_eq "exit status after raising grace" 0 "$EXIT_STATUS"
 rc=0
 wait "$dl" || rc=$?
-expect_eq "curl exit status" 0 "$rc"
+expect_eq "download exit status (0 = whole body)" 0 "$rc"
 cmp -s "$T/root/big.bin" "$T/out" || fail "the download is not byte-exact"
 log_has 'grace -> mercy' || fail "no move to mercy"
 
