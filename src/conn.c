@@ -5,6 +5,7 @@
  */
 #include "autoconfig.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -15,6 +16,7 @@ void conn_registry_init(struct conn_registry *r)
 	pthread_mutex_init(&r->lock, NULL);
 	r->head.prev = r->head.next = &r->head;
 	r->count = 0;
+	atomic_init(&r->fresh, 0);
 }
 
 void conn_registry_destroy(struct conn_registry *r)
@@ -31,7 +33,8 @@ void conn_registry_destroy(struct conn_registry *r)
 	pthread_mutex_destroy(&r->lock);
 }
 
-struct conn *conn_add(struct conn_registry *r, struct MHD_Connection *mhd, int fd)
+struct conn *conn_add(struct conn_registry *r, struct MHD_Connection *mhd, int fd,
+		      uint64_t now_ms)
 {
 	struct conn *c = calloc(1, sizeof *c);
 
@@ -39,7 +42,9 @@ struct conn *conn_add(struct conn_registry *r, struct MHD_Connection *mhd, int f
 		return NULL;
 	c->mhd = mhd;
 	c->fd = fd;
-	atomic_init(&c->phase, CONN_IDLE);
+	c->accepted_ms = now_ms;
+	atomic_init(&c->phase, CONN_FRESH);
+	atomic_fetch_add(&r->fresh, 1);
 	pthread_mutex_lock(&r->lock);
 	c->prev = r->head.prev;
 	c->next = &r->head;
@@ -50,23 +55,43 @@ struct conn *conn_add(struct conn_registry *r, struct MHD_Connection *mhd, int f
 	return c;
 }
 
-void conn_remove(struct conn_registry *r, struct conn *c)
+/* Moves c to phase to, keeping the count of fresh connections; returns the old phase. */
+static int conn_leave(struct conn_registry *r, struct conn *c, int to)
 {
+	int old = atomic_exchange(&c->phase, to);
+
+	if (old == CONN_FRESH)
+		atomic_fetch_sub(&r->fresh, 1);
+	return old;
+}
+
+bool conn_remove(struct conn_registry *r, struct conn *c)
+{
+	bool fresh;
+
 	if (!c)
-		return;
+		return false;
 	pthread_mutex_lock(&r->lock);
 	c->prev->next = c->next;
 	c->next->prev = c->prev;
 	r->count--;
+	fresh = conn_leave(r, c, CONN_CLOSING) == CONN_FRESH;
 	pthread_mutex_unlock(&r->lock);
 	free(c);
+	return fresh;
 }
 
-bool conn_begin_request(struct conn *c)
+bool conn_begin_request(struct conn_registry *r, struct conn *c)
 {
 	int expected = CONN_IDLE;
 
-	return atomic_compare_exchange_strong(&c->phase, &expected, CONN_BUSY);
+	if (atomic_compare_exchange_strong(&c->phase, &expected, CONN_BUSY))
+		return true;
+	if (expected != CONN_FRESH ||
+	    !atomic_compare_exchange_strong(&c->phase, &expected, CONN_BUSY))
+		return false;
+	atomic_fetch_sub(&r->fresh, 1);
+	return true;
 }
 
 void conn_end_request(struct conn *c)
@@ -94,6 +119,39 @@ size_t conn_close_idle(struct conn_registry *r)
 	return n;
 }
 
+void conn_close(struct conn_registry *r, struct conn *c)
+{
+	conn_leave(r, c, CONN_CLOSING);
+	shutdown(c->fd, SHUT_RDWR);
+}
+
+size_t conn_close_stale_fresh(struct conn_registry *r, uint64_t cutoff_ms, uint64_t *oldest_ms)
+{
+	size_t n = 0;
+
+	*oldest_ms = UINT64_MAX;
+	pthread_mutex_lock(&r->lock);
+	for (struct conn *c = r->head.next; c != &r->head; c = c->next) {
+		int expected = CONN_FRESH;
+
+		if (atomic_load(&c->phase) != CONN_FRESH)
+			continue;
+		if (c->accepted_ms > cutoff_ms) {
+			if (c->accepted_ms < *oldest_ms)
+				*oldest_ms = c->accepted_ms;
+			continue;
+		}
+		/* Silent too long: it was never going to ask. */
+		if (atomic_compare_exchange_strong(&c->phase, &expected, CONN_CLOSING)) {
+			atomic_fetch_sub(&r->fresh, 1);
+			shutdown(c->fd, SHUT_RDWR);
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
 size_t conn_close_all(struct conn_registry *r, bool except_streams)
 {
 	size_t n = 0;
@@ -102,7 +160,7 @@ size_t conn_close_all(struct conn_registry *r, bool except_streams)
 	for (struct conn *c = r->head.next; c != &r->head; c = c->next) {
 		if ((except_streams && c->has_stream) || atomic_load(&c->cancelled))
 			continue;
-		atomic_store(&c->phase, CONN_CLOSING);
+		conn_leave(r, c, CONN_CLOSING);
 		shutdown(c->fd, SHUT_RDWR);
 		n++;
 	}

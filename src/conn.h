@@ -15,15 +15,21 @@
 #include <stddef.h>
 #include <microhttpd.h>
 
-/* A connection's activity. The change idle -> busy (a request arrived) races with the
- * engine's idle -> closing (grace began); a compare-and-swap decides, so a connection is
- * never closed under a request it has accepted. */
-enum conn_phase { CONN_IDLE = 0, CONN_BUSY, CONN_CLOSING };
+/* A connection's activity. A new connection is fresh until its first request: its client
+ * connected before the shutdown and is about to ask, so grace waits for it (for a while)
+ * rather than closing it like an idle keep-alive connection. The changes fresh/idle -> busy
+ * (a request arrived) race with the engine's -> closing (grace or mercy); a compare-and-swap
+ * decides, so a connection is never closed under a request it has accepted. */
+enum conn_phase { CONN_FRESH = 0, CONN_IDLE, CONN_BUSY, CONN_CLOSING };
+
+/* How long grace waits for a fresh connection's first request. */
+#define CONN_FRESH_MAX_MS 5000
 
 struct conn {
 	struct conn *prev, *next;
 	struct MHD_Connection *mhd;
 	int fd;
+	uint64_t accepted_ms;
 	_Atomic int phase;
 	/* Only the connection's own worker thread touches these: */
 	bool close_marked; /* "Connection: close" was set for the current request */
@@ -38,23 +44,32 @@ struct conn_registry {
 	pthread_mutex_t lock;
 	struct conn head; /* sentinel of a circular list */
 	size_t count;
+	_Atomic uint64_t fresh; /* connections still waiting for their first request */
 };
 
 void conn_registry_init(struct conn_registry *r);
 void conn_registry_destroy(struct conn_registry *r);
 
-/* Makes and links a record; NULL when out of memory. */
-struct conn *conn_add(struct conn_registry *r, struct MHD_Connection *mhd, int fd);
-/* Unlinks and frees a record. Accepts NULL. */
-void conn_remove(struct conn_registry *r, struct conn *c);
+/* Makes and links a fresh record; NULL when out of memory. */
+struct conn *conn_add(struct conn_registry *r, struct MHD_Connection *mhd, int fd,
+		      uint64_t now_ms);
+/* Unlinks and frees a record. Accepts NULL. Returns true when it was still fresh. */
+bool conn_remove(struct conn_registry *r, struct conn *c);
 
-/* A request arrived on c: idle -> busy. False when the engine is already closing it. */
-bool conn_begin_request(struct conn *c);
+/* A request arrived on c: fresh or idle -> busy. False when the engine is already closing
+ * it. */
+bool conn_begin_request(struct conn_registry *r, struct conn *c);
 /* The request on c ended: busy -> idle. */
 void conn_end_request(struct conn *c);
 
-/* Shuts down (SHUT_RDWR) every connection with no request in flight; returns how many. */
+/* Shuts down one connection (mercy reaching a connection that arrived late). */
+void conn_close(struct conn_registry *r, struct conn *c);
+/* Shuts down (SHUT_RDWR) every idle connection (one that has finished a request and carries
+ * none); returns how many. Fresh connections are left alone. */
 size_t conn_close_idle(struct conn_registry *r);
+/* Shuts down the fresh connections accepted at or before cutoff_ms; returns how many. Sets
+ * *oldest_ms to the acceptance time of the oldest fresh connection left, or UINT64_MAX. */
+size_t conn_close_stale_fresh(struct conn_registry *r, uint64_t cutoff_ms, uint64_t *oldest_ms);
 /* Shuts down every connection; with except_streams, those carrying a stream are left to
  * end their stream. Connections answering 503 after a cancelled suspension are always left
  * to send it (the answer carries "Connection: close"). Returns how many. */

@@ -198,6 +198,7 @@ static void engine_load(const serviced *s, struct lifecycle_load *load)
 {
 	load->requests_in_flight = atomic_load(&s->in_flight);
 	load->connections_open = atomic_load(&s->conns_open);
+	load->connections_fresh = atomic_load(&s->reg.fresh);
 }
 
 static struct conn *engine_conn_of(struct MHD_Connection *c)
@@ -243,7 +244,8 @@ static void engine_notify_connection(void *cls, struct MHD_Connection *connectio
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-		struct conn *c = conn_add(&s->reg, connection, ci ? ci->connect_fd : -1);
+		struct conn *c = conn_add(&s->reg, connection, ci ? ci->connect_fd : -1,
+					  engine_now_ms());
 
 		*socket_context = c;
 		atomic_fetch_add(&s->conns_open, 1);
@@ -252,19 +254,18 @@ static void engine_notify_connection(void *cls, struct MHD_Connection *connectio
 			engine_log(s, LOG_ERR, "out of memory tracking a connection");
 			return;
 		}
-		/* Accepted after grace began (before the listener was closed): it is idle,
-		 * and idle connections are closed at once. */
-		if (atomic_load(&s->state) >= SERVICED_STATE_GRACE) {
-			int expected = CONN_IDLE;
-
-			if (atomic_compare_exchange_strong(&c->phase, &expected, CONN_CLOSING))
-				shutdown(c->fd, SHUT_RDWR);
-		}
+		/* Accepted during grace (before the listener closed), it is fresh and grace waits
+		 * for its request; from mercy on, every connection is closed. */
+		if (atomic_load(&s->state) >= SERVICED_STATE_MERCY)
+			conn_close(&s->reg, c);
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-		conn_remove(&s->reg, *socket_context);
+		bool fresh = conn_remove(&s->reg, *socket_context);
+		bool last = atomic_fetch_sub(&s->conns_open, 1) == 1;
+
 		*socket_context = NULL;
-		if (atomic_fetch_sub(&s->conns_open, 1) == 1 &&
-		    atomic_load(&s->state) >= SERVICED_STATE_GRACE)
+		/* A drain waits for the last connection (mercy) or the last fresh one (grace). */
+		if (atomic_load(&s->state) >= SERVICED_STATE_GRACE &&
+		    (last || (fresh && atomic_load(&s->reg.fresh) == 0)))
 			engine_wake(s);
 	}
 }
@@ -279,7 +280,7 @@ static void *engine_uri_log(void *cls, const char *uri, struct MHD_Connection *c
 	(void)uri;
 	if (!c)
 		return NULL;
-	conn_begin_request(c);
+	conn_begin_request(&s->reg, c);
 	atomic_store(&c->cancelled, false);
 	c->close_marked = false;
 	atomic_store_explicit(&c->has_stream, false, memory_order_relaxed);
@@ -1272,14 +1273,32 @@ static void engine_read_signals(serviced *s)
 	}
 }
 
-/* How long the engine may sleep: until the phase's deadline or the next tick. */
+/* In grace, closes fresh connections silent for too long; returns when the next one would
+ * be, or LIFECYCLE_NEVER. */
+static uint64_t engine_sweep_fresh(serviced *s, uint64_t now)
+{
+	uint64_t oldest;
+
+	if (atomic_load(&s->state) != SERVICED_STATE_GRACE || atomic_load(&s->reg.fresh) == 0)
+		return LIFECYCLE_NEVER;
+	if (conn_close_stale_fresh(&s->reg, now >= CONN_FRESH_MAX_MS ? now - CONN_FRESH_MAX_MS : 0,
+				   &oldest) > 0)
+		engine_log(s, LOG_DEBUG, "grace: closed connections that sent no request");
+	return oldest == UINT64_MAX ? LIFECYCLE_NEVER : oldest + CONN_FRESH_MAX_MS;
+}
+
+/* How long the engine may sleep: until the phase's deadline, the next tick, or the moment a
+ * fresh connection has been silent too long. */
 static int engine_timeout(serviced *s, uint64_t now)
 {
-	uint64_t next = LIFECYCLE_NEVER;
+	uint64_t next = LIFECYCLE_NEVER, fresh;
 
 	pthread_mutex_lock(&s->lock);
 	next = lifecycle_deadline(&s->lc);
 	pthread_mutex_unlock(&s->lock);
+	fresh = engine_sweep_fresh(s, now);
+	if (fresh < next)
+		next = fresh;
 	for (unsigned i = 0; i < s->n_ticks; i++)
 		if (s->ticks[i].next_ms < next)
 			next = s->ticks[i].next_ms;

@@ -9,6 +9,9 @@
  *      +------cancel--------+
  *   mercy --no connection left, or mercy over--> force --engine stopped MHD--> stopped
  *
+ * "Nothing in flight" also means no fresh connection: one accepted before the listener
+ * closed whose first request has not arrived yet (the engine bounds how long it waits).
+ *
  * A second trigger (or "now") skips to the next phase; the third forces.
  */
 #ifndef SERVICED_LIFECYCLE_H
@@ -25,6 +28,7 @@
 struct lifecycle_load {
 	uint64_t requests_in_flight;
 	uint64_t connections_open;
+	uint64_t connections_fresh; /* accepted, first request not yet arrived */
 };
 
 struct lifecycle;

@@ -35,7 +35,8 @@ static void record(void *cls, const struct lifecycle *lc, enum serviced_state fr
 static struct lifecycle lc;
 static struct lifecycle_load busy = { .requests_in_flight = 2, .connections_open = 2 };
 static struct lifecycle_load conns_only = { .requests_in_flight = 0, .connections_open = 1 };
-static struct lifecycle_load idle = { 0, 0 };
+static struct lifecycle_load fresh_only = { .connections_open = 1, .connections_fresh = 1 };
+static struct lifecycle_load idle = { .requests_in_flight = 0 };
 
 /* delay 0 or 5 s, grace 10 s, mercy 5 s, force 1 s; the clock starts at 1000. */
 static void setup_with(uint64_t delay)
@@ -134,6 +135,21 @@ START_TEST(grace_ends_when_work_is_done)
 
 		expect_path(path, 4);
 	}
+}
+END_TEST
+
+START_TEST(grace_waits_for_fresh_connections)
+{
+	/* A connection accepted before the listener closed will send its request: grace is not
+	 * over while it has not (the engine bounds how long it waits). */
+	setup_with(0);
+	lifecycle_trigger(&lc, SERVICED_TRIGGER_SIGNAL, false, 1000, &fresh_only);
+	ck_assert_int_eq(lc.state, S_GRACE);
+	lifecycle_advance(&lc, 2000, &busy);
+	ck_assert_int_eq(lc.state, S_GRACE);
+	lifecycle_advance(&lc, 2500, &idle);
+	ck_assert_int_eq(lc.state, S_FORCE);
+	ck_assert(!lc.cut);
 }
 END_TEST
 
@@ -280,6 +296,7 @@ int main(void)
 	tcase_add_test(tc, delay_holds_even_when_idle);
 	tcase_add_test(tc, cancel_only_in_delay);
 	tcase_add_test(tc, grace_ends_when_work_is_done);
+	tcase_add_test(tc, grace_waits_for_fresh_connections);
 	tcase_add_test(tc, idle_server_stops_at_once);
 	tcase_add_test(tc, grace_expiry_cuts);
 	tcase_add_test(tc, second_trigger_skips_third_forces);

@@ -6,6 +6,8 @@
   httpc.py inflight PORT PATH     one keep-alive request; print the Connection header, then
                                   "closed" if the server closed the connection after it
   httpc.py noread PORT PATH READY send one request and never read (until killed)
+  httpc.py fresh PORT READY GO     connect and say nothing; once the file GO exists, send one
+                                  request and print its status and Connection header
   httpc.py download PORT PATH OUT RATE
                                   a slow download: RATE bytes/s into OUT with a small receive
                                   buffer, so the server cannot hand the whole body to the
@@ -124,6 +126,24 @@ def main(argv):
         headers = read_response(s)
         print("connection: %s" % headers.get("connection", "(none)"))
         print("closed" if wait_eof(s) else "open")
+        return 0
+    if mode == "fresh":
+        import os
+        import time
+        open(argv[3], "w").write("connected\n")
+        deadline = time.monotonic() + 20
+        while not os.path.exists(argv[4]):
+            if time.monotonic() > deadline:
+                return 1
+            time.sleep(0.01)
+        s.sendall(request("/"))
+        status_line = b""
+        try:
+            headers = read_response(s)
+        except SystemExit as e:
+            print("no answer: %s" % e)
+            return 1
+        print("answered, connection: %s" % headers.get("connection", "(none)"))
         return 0
     if mode == "noread":
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
