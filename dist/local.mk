@@ -3,6 +3,8 @@
 systemdsystemunit_DATA = dist/serviced.service
 dist_systemdsystemunit_DATA = dist/serviced.socket
 EXTRA_DIST += dist/serviced.service.in
+# An example, not installed: a Deployment with probes and a shutdown budget (README.md).
+EXTRA_DIST += dist/kubernetes/deployment.yaml dist/kubernetes/README.md
 CLEANFILES += dist/serviced.service
 
 # Substituted by make, not configure: sbindir may be given at make time, and the unit has

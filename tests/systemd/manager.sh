@@ -275,6 +275,9 @@ mgr__remove_cgroup() {
 # removes $T (the manager's state and unit directories live there).
 mgr__on_exit() {
 	local rc=$?
+	# Subshells inherit the trap (a background job killed before it execs runs it): only
+	# the test's own shell may stop the manager.
+	[ "$BASHPID" = "$$" ] || return 0
 	if [ -n "$MGR_PID" ] && [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
 		echo "--- journal of the test's manager ---" >&2
 		timeout 5 nsenter -t "$MGR_PID" -m -u -p -C -- \
