@@ -43,7 +43,7 @@ SD_RESULT=$T/result
 
 sd_units() {
 	mgr_stub_units "$SD_UNITS"
-	sed -e "s|@sbindir[@]|$SD_BIN|g" "$top_srcdir/dist/serviced.service.in" \
+	sed -e "s|@sbindir[@]|$SD_BIN|g" -e "s|@bindir[@]|$SD_BIN|g" "$top_srcdir/dist/serviced.service.in" \
 		>"$SD_UNITS/serviced.service"
 }
 
@@ -59,6 +59,7 @@ sd_dropin() {
 sd_boot() {
 	mgr_boot "$SD_UNITS"
 	mgr_install "$SERVICED" >/dev/null || fail "cannot install $SERVICED into the manager"
+	mgr_install "$SERVICECTL" >/dev/null || fail "cannot install $SERVICECTL into the manager"
 }
 
 # sd_put FILE DEST: the unit runs as a dynamic user, so what it reads must be world-readable.
