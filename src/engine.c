@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -101,6 +102,8 @@ struct serviced {
 	_Atomic uint64_t requests_total, connections_total;
 	_Atomic uint64_t completed_in[SERVICED_STATE_COUNT_], cut_in[SERVICED_STATE_COUNT_];
 	struct conn_registry reg;
+	_Atomic uint64_t nofile_logged_ms; /* the last "out of descriptors" line logged */
+	_Atomic unsigned nofile_dropped;    /* and the ones not logged since */
 
 	struct { serviced_on_state fn; void *cls; } observers[ENGINE_MAX_OBSERVERS];
 	unsigned n_observers;
@@ -124,6 +127,8 @@ struct serviced {
 
 /* The connection whose handler is running on this thread, for stream bookkeeping. */
 static _Thread_local struct conn *engine_current;
+/* Connections owned by the libmicrohttpd worker running on this thread. */
+static _Thread_local unsigned engine_worker_conns;
 
 static const struct { unsigned bit; int signo; const char *name; } engine_signals[] = {
 	{ SERVICED_SIG_TERM, SIGTERM, "SIGTERM" }, { SERVICED_SIG_INT, SIGINT, "SIGINT" },
@@ -248,6 +253,7 @@ static void engine_notify_connection(void *cls, struct MHD_Connection *connectio
 					  engine_now_ms());
 
 		*socket_context = c;
+		engine_worker_conns++;
 		atomic_fetch_add(&s->conns_open, 1);
 		atomic_fetch_add(&s->connections_total, 1);
 		if (!c) {
@@ -262,6 +268,8 @@ static void engine_notify_connection(void *cls, struct MHD_Connection *connectio
 		bool fresh = conn_remove(&s->reg, *socket_context);
 		bool last = atomic_fetch_sub(&s->conns_open, 1) == 1;
 
+		if (engine_worker_conns > 0)
+			engine_worker_conns--;
 		*socket_context = NULL;
 		/* A drain waits for the last connection (mercy) or the last fresh one (grace). */
 		if (atomic_load(&s->state) >= SERVICED_STATE_GRACE &&
@@ -354,17 +362,49 @@ static enum MHD_Result engine_access(void *cls, struct MHD_Connection *connectio
 	return r;
 }
 
+static bool engine_nofile(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+/* libmicrohttpd (0.9.75) pauses accept() on EMFILE only in a worker that has connections
+ * of its own, resuming when one closes; a worker with none retries at once, forever, and
+ * logs every failure. That worker has nothing else to do: its retry waits here, 100 ms or
+ * until grace begins (the listener is quiesced then, and accept() no longer tried). Lines
+ * about the shortage are logged once a second, with the count of those left out. */
 static void engine_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	serviced *s = cls;
+	int err = errno; /* the failed call's, when the message is about one */
+	uint64_t now;
+	unsigned dropped;
 	char line[512];
 	size_t n;
 
+	if (engine_nofile(err)) {
+		if (engine_worker_conns == 0) {
+			struct pollfd p = { .fd = s->shutfd, .events = POLLIN };
+
+			poll(&p, 1, 100);
+		}
+		now = engine_now_ms();
+		if (now - atomic_load(&s->nofile_logged_ms) < 1000) {
+			atomic_fetch_add(&s->nofile_dropped, 1);
+			errno = err;
+			return;
+		}
+		atomic_store(&s->nofile_logged_ms, now);
+	}
 	vsnprintf(line, sizeof line, fmt, ap);
 	n = strlen(line);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
-	engine_log(s, LOG_WARNING, "libmicrohttpd: %s", line);
+	dropped = engine_nofile(err) ? atomic_exchange(&s->nofile_dropped, 0) : 0;
+	if (dropped)
+		engine_log(s, LOG_WARNING, "libmicrohttpd: %s (and %u more)", line, dropped);
+	else
+		engine_log(s, LOG_WARNING, "libmicrohttpd: %s", line);
+	errno = err; /* MHD may log twice about one failure: the second sees it too */
 }
 
 /* ---- streams and suspension ------------------------------------------------------ */

@@ -6,3 +6,4 @@ include $(srcdir)/tests/static.mk
 include $(srcdir)/tests/proto.mk
 include $(srcdir)/tests/systemd.mk
 include $(srcdir)/tests/admin.mk
+include $(srcdir)/tests/faults.mk
