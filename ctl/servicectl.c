@@ -451,7 +451,8 @@ static void progress_line(const struct serviced_status *st, uint64_t since_ms)
 }
 
 /* Follows a watch until the daemon closes it. Returns 0 when its last event was the
- * transition to stopped (*cut then holds the requests cut), else an exit status. */
+ * transition to stopped (*cut then says whether the shutdown cut requests), else an exit
+ * status. */
 static int ctl_follow(struct ctl *ctl, struct client *cl, bool progress, uint64_t *cut)
 {
 	struct serviced_status st;
@@ -475,8 +476,14 @@ static int ctl_follow(struct ctl *ctl, struct client *cl, bool progress, uint64_
 			break;
 		if (m.kind == PROTO_MSG_EVENT) {
 			stopped = event_is_stopped(&m);
-			if (stopped)
-				*cut = print_sum(json_object_get(m.obj, "cut"));
+			if (stopped) {
+				/* The daemon's verdict when it gives one: requests whose clients
+				 * went away are counted as cut without making the stop unclean. */
+				const json_t *x = json_object_get(m.obj, "exit_status");
+
+				*cut = x ? json_integer_value(x) != SERVICED_EXIT_CLEAN :
+					   print_sum(json_object_get(m.obj, "cut")) > 0;
+			}
 			if (progress && proto_status_from_json(m.obj, &st) == 0) {
 				have = true;
 				since = now_ms();

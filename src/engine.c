@@ -974,6 +974,7 @@ void serviced_get_status(const serviced *s, struct serviced_status *st)
 	st->phase_remaining_ms = lifecycle_remaining(&s->lc, now);
 	st->phase_elapsed_ms = now - s->lc.entered_ms[s->lc.state];
 	memcpy(st->knobs_ms, s->lc.knobs, sizeof st->knobs_ms);
+	st->exit_status = s->lc.state == SERVICED_STATE_STOPPED ? lifecycle_exit_status(&s->lc) : -1;
 	pthread_mutex_unlock(&m->lock);
 	st->uptime_ms = now - s->started_ms;
 	st->pid = getpid();

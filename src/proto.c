@@ -531,6 +531,8 @@ int proto_add_status(json_t *o, const struct serviced_status *st)
 	r |= json_object_set_new(o, "cut", cut);
 	r |= proto_add_knobs(o, st, -1);
 	r |= json_object_set_new(o, "pid", json_integer(st->pid));
+	if (st->exit_status >= 0) /* only once stopped */
+		r |= json_object_set_new(o, "exit_status", json_integer(st->exit_status));
 	r |= json_object_set_new(o, "protocol", json_integer(PROTO_VERSION));
 	r |= json_object_set_new(o, "version", json_string(SERVICED_VERSION));
 	return r != 0 ? -ENOMEM : 0;
@@ -835,5 +837,15 @@ int proto_status_from_json(const json_t *o, struct serviced_status *st)
 	if (pid == 0 || pid > INT_MAX) /* pid_t is an int, and no process is 0 */
 		return -EINVAL;
 	st->pid = (pid_t)pid;
+	{
+		const json_t *x = json_object_get(o, "exit_status");
+
+		st->exit_status = -1;
+		if (x && (!json_is_integer(x) || json_integer_value(x) < 0 ||
+			  json_integer_value(x) > 255))
+			return -EINVAL;
+		if (x)
+			st->exit_status = (int)json_integer_value(x);
+	}
 	return r != 0 ? -EINVAL : 0;
 }

@@ -122,6 +122,10 @@ struct serviced_status {
 	uint64_t knobs_ms[SERVICED_KNOB_COUNT_];
 	struct serviced_counts counts;
 	pid_t pid;
+	/* Once stopped, the exit status the shutdown earned (what serviced_run() returns:
+	 * SERVICED_EXIT_CLEAN or _CUT); -1 before. Requests whose clients went away are in the
+	 * "cut" counts but do not make a shutdown unclean. */
+	int exit_status;
 };
 
 typedef struct serviced serviced;
