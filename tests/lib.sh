@@ -94,19 +94,23 @@ wait_log() {
 # (killing it) if it is still alive after BOUND seconds (default WAIT_BOUND). Not for $(...):
 # a subshell cannot wait for its parent's children.
 wait_exit() {
-	local pid=$1 bound=${2:-$WAIT_BOUND} guard first
-	sleep "$bound" &
-	guard=$!
+	local pid=$1 bound=${2:-$WAIT_BOUND}
+	local saved=$WAIT_BOUND
+	WAIT_BOUND=$bound
+	wait_until "process $pid to exit" exited "$pid"
+	WAIT_BOUND=$saved
+	# bash keeps the status of its background children, reaped or not.
 	EXIT_STATUS=0
-	wait -n -p first "$pid" "$guard" || EXIT_STATUS=$?
-	if [ "$first" = "$guard" ]; then
-		kill -9 "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-		fail "process $pid did not exit within ${bound}s"
-	fi
-	kill "$guard" 2>/dev/null
-	wait "$guard" 2>/dev/null
+	wait "$pid" 2>/dev/null || EXIT_STATUS=$?
 	return 0
+}
+
+# exited PID: the process is gone or a zombie.
+exited() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	stat=${stat##*) }
+	[ "${stat%% *}" = Z ]
 }
 
 # http_code URL [CURL ARGS...]: prints the status code of one request.
