@@ -84,6 +84,7 @@ struct serviced {
 	int listen_fd;
 	bool listen_owned; /* we bound it: we may shut it down; an inherited one never */
 	bool quiesced;
+	_Atomic bool accepting; /* until grace's reaction has closed the listener */
 	bool started;
 	sigset_t sigmask;
 	int epfd, sigfd, wakefd, shutfd;
@@ -204,6 +205,7 @@ static void engine_load(const serviced *s, struct lifecycle_load *load)
 	load->requests_in_flight = atomic_load(&s->in_flight);
 	load->connections_open = atomic_load(&s->conns_open);
 	load->connections_fresh = atomic_load(&s->reg.fresh);
+	load->accepting = atomic_load(&s->accepting);
 }
 
 static struct conn *engine_conn_of(struct MHD_Connection *c)
@@ -539,6 +541,7 @@ int serviced_new(serviced **out, const struct serviced_options *o, serviced_hand
 	s->handler = handler;
 	s->handler_cls = handler_cls;
 	s->listen_fd = -1;
+	atomic_init(&s->accepting, true);
 	s->epfd = s->sigfd = s->wakefd = s->shutfd = -1;
 	for (int i = 0; i < ENGINE_MAX_WATCHES; i++)
 		s->watches[i].fd = -1;
@@ -1086,6 +1089,21 @@ static void engine_quiesce(serviced *s)
 		if (s->listen_owned)
 			shutdown(s->listen_fd, SHUT_RDWR);
 	}
+	atomic_store(&s->accepting, false);
+}
+
+/* Connections libmicrohttpd has accepted but not yet reported to us: it counts a
+ * connection before it calls the connect notifier. Engine thread only (the info call
+ * writes into the daemon). */
+static uint64_t engine_unreported(serviced *s)
+{
+	const union MHD_DaemonInfo *di;
+	uint64_t ours = atomic_load(&s->conns_open);
+
+	if (!s->mhd)
+		return 0;
+	di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return di && di->num_connections > ours ? di->num_connections - ours : 0;
 }
 
 static void engine_stop_mhd(serviced *s)
@@ -1244,6 +1262,8 @@ static void engine_enter(serviced *s, enum serviced_state from, enum serviced_st
 		engine_quiesce(s);
 		n = conn_close_idle(&s->reg);
 		engine_log(s, LOG_DEBUG, "grace: listener closed, %zu idle connections closed", n);
+		/* Grace could not end while the listener was open; it may be over now. */
+		engine_wake(s);
 		break;
 	case SERVICED_STATE_MERCY:
 		engine_quiesce(s); /* when grace was skipped */
@@ -1403,6 +1423,8 @@ int serviced_run(serviced *s)
 		now = engine_now_ms();
 		engine_run_ticks(s, now);
 		engine_load(s, &load);
+		if (atomic_load(&s->state) == SERVICED_STATE_GRACE)
+			load.connections_fresh += engine_unreported(s);
 		pthread_mutex_lock(&s->lock);
 		lifecycle_advance(&s->lc, now, &load);
 		pthread_mutex_unlock(&s->lock);

@@ -134,7 +134,9 @@ void lifecycle_advance(struct lifecycle *lc, uint64_t now, const struct lifecycl
 			break;
 		case SERVICED_STATE_GRACE:
 			/* The moment nothing is in flight, grace has done its work. */
-			if ((load->requests_in_flight == 0 && load->connections_fresh == 0) || expired)
+			if ((load->requests_in_flight == 0 && load->connections_fresh == 0 &&
+			     !load->accepting) ||
+			    expired)
 				lifecycle_set_state(lc, SERVICED_STATE_MERCY, now, load);
 			break;
 		case SERVICED_STATE_MERCY:

@@ -9,8 +9,10 @@
  *      +------cancel--------+
  *   mercy --no connection left, or mercy over--> force --engine stopped MHD--> stopped
  *
- * "Nothing in flight" also means no fresh connection: one accepted before the listener
- * closed whose first request has not arrived yet (the engine bounds how long it waits).
+ * "Nothing in flight" also means no fresh connection (one accepted before the listener
+ * closed whose first request has not arrived yet; the engine bounds how long it waits),
+ * and a listener already closed: until the engine has closed it, a connection may still
+ * arrive that was accepted before the shutdown.
  *
  * A second trigger (or "now") skips to the next phase; the third forces.
  */
@@ -29,6 +31,7 @@ struct lifecycle_load {
 	uint64_t requests_in_flight;
 	uint64_t connections_open;
 	uint64_t connections_fresh; /* accepted, first request not yet arrived */
+	bool accepting;             /* the listener may still hand over connections */
 };
 
 struct lifecycle;

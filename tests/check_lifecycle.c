@@ -153,6 +153,25 @@ START_TEST(grace_waits_for_fresh_connections)
 }
 END_TEST
 
+START_TEST(grace_holds_while_the_listener_is_open)
+{
+	/* Until the engine has closed the listener, a connection accepted before the shutdown
+	 * may still be handed over: grace does not end, however idle the server is. */
+	struct lifecycle_load open_listener = { .connections_open = 1, .accepting = true };
+
+	setup_with(0);
+	lifecycle_trigger(&lc, SERVICED_TRIGGER_SIGNAL, false, 1000, &open_listener);
+	ck_assert_int_eq(lc.state, S_GRACE);
+	lifecycle_advance(&lc, 1001, &idle);
+	ck_assert_int_eq(lc.state, S_FORCE);
+	/* Grace's own deadline still ends it. */
+	setup_with(0);
+	lifecycle_trigger(&lc, SERVICED_TRIGGER_SIGNAL, false, 1000, &open_listener);
+	lifecycle_advance(&lc, 11000, &open_listener);
+	ck_assert_int_eq(lc.state, S_MERCY);
+}
+END_TEST
+
 START_TEST(idle_server_stops_at_once)
 {
 	setup_with(0);
@@ -297,6 +316,7 @@ int main(void)
 	tcase_add_test(tc, cancel_only_in_delay);
 	tcase_add_test(tc, grace_ends_when_work_is_done);
 	tcase_add_test(tc, grace_waits_for_fresh_connections);
+	tcase_add_test(tc, grace_holds_while_the_listener_is_open);
 	tcase_add_test(tc, idle_server_stops_at_once);
 	tcase_add_test(tc, grace_expiry_cuts);
 	tcase_add_test(tc, second_trigger_skips_third_forces);
