@@ -1093,8 +1093,10 @@ static void engine_quiesce(serviced *s)
 }
 
 /* Connections libmicrohttpd has accepted but not yet reported to us: it counts a
- * connection before it calls the connect notifier. Engine thread only (the info call
- * writes into the daemon). */
+ * connection before it calls the connect notifier. It also uncounts one only after the
+ * close notifier, so a closing connection can show here for a moment: nothing wakes us when
+ * either settles, so while this is not 0 the engine looks again shortly (engine_timeout).
+ * Engine thread only (the info call writes into the daemon). */
 static uint64_t engine_unreported(serviced *s)
 {
 	const union MHD_DaemonInfo *di;
@@ -1360,6 +1362,9 @@ static int engine_timeout(serviced *s, uint64_t now)
 	fresh = engine_sweep_fresh(s, now);
 	if (fresh < next)
 		next = fresh;
+	if (atomic_load(&s->state) == SERVICED_STATE_GRACE && engine_unreported(s) > 0 &&
+	    now + 2 < next)
+		next = now + 2;
 	for (unsigned i = 0; i < s->n_ticks; i++)
 		if (s->ticks[i].next_ms < next)
 			next = s->ticks[i].next_ms;
