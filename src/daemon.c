@@ -184,6 +184,13 @@ static int daemon_reload(void *cls, serviced *s, char *err, size_t errsize)
 	    strcmp(fresh.root ? fresh.root : "", d->cfg->root ? d->cfg->root : "") != 0 ||
 	    fresh.engine.threads != d->cfg->engine.threads)
 		log_msg(LOG_WARNING, "reload: listen, root and threads take effect at the next start");
+	/* libmicrohttpd fixes these when it starts; it has no call to change them. */
+	if (fresh.engine.connection_limit != d->cfg->engine.connection_limit ||
+	    fresh.engine.per_ip_connection_limit != d->cfg->engine.per_ip_connection_limit ||
+	    fresh.engine.connection_timeout_s != d->cfg->engine.connection_timeout_s ||
+	    fresh.engine.connection_memory != d->cfg->engine.connection_memory)
+		log_msg(LOG_WARNING, "reload: connection limits, timeout and memory take effect at "
+				     "the next start");
 	config_free(&fresh);
 	return 0;
 }
