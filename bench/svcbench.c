@@ -1047,6 +1047,8 @@ static int bench_close_floor(int argc, char **argv)
 	}
 	printf("conns %d\nthreads %d\n", conns, threads);
 	bench_print_stats("closed_ms", v, nv, 1);
+	free(c);
+	free(v);
 	return nv > 0 ? 0 : 1;
 }
 
@@ -1439,6 +1441,7 @@ static int bench_drain(int argc, char **argv)
 	printf("exit_ms %.3f\n", t_gone ? (t_gone - t_kill) / 1000.0 : -1.0);
 	close(pidfd);
 	close(ctl.fd);
+	free(cl);
 	return 0;
 }
 

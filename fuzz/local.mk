@@ -2,14 +2,14 @@
 # file, the command line, the control protocol), their seed corpora, and a replay of every
 # seed and regression input under "make check". See fuzz/README.md.
 
-FUZZ_TARGETS = duration config config_args proto_decode proto_stream
+FUZZ_TARGETS = duration config config_args proto_decode proto_stream admin
 
 EXTRA_DIST += fuzz/README.md fuzz/RESULTS.md fuzz/run.sh fuzz/corpus tests/fuzz-regress
 
 # make check: each target once over its inputs, built by the ordinary compiler. No clang,
 # no libFuzzer: replay.c supplies main().
 FUZZ_REPLAY = fuzz/replay-duration fuzz/replay-config fuzz/replay-config_args \
-	fuzz/replay-proto_decode fuzz/replay-proto_stream
+	fuzz/replay-proto_decode fuzz/replay-proto_stream fuzz/replay-admin
 check_PROGRAMS += $(FUZZ_REPLAY)
 TESTS += $(FUZZ_REPLAY)
 
@@ -47,6 +47,10 @@ fuzz_replay_proto_stream_SOURCES = fuzz/replay.c fuzz/fuzz.h fuzz/fuzz_proto_str
 fuzz_replay_proto_stream_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DFUZZ_REPLAY_DIRS='"$(call fuzz_dirs,proto_stream):$(abs_top_srcdir)/tests/proto-invalid"'
 fuzz_replay_proto_stream_LDADD = libsvccore.la
+
+fuzz_replay_admin_SOURCES = fuzz/replay.c fuzz/fuzz.h fuzz/fuzz_admin.c
+fuzz_replay_admin_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_REPLAY_DIRS='"$(call fuzz_dirs,admin)"'
+fuzz_replay_admin_LDADD = libsvccore.la
 
 # make fuzz: the same targets linked with libFuzzer, built by clang with ASan and UBSan
 # whatever compiler configure chose. The project's sources are compiled again for it
