@@ -75,6 +75,7 @@ FUZZ_MAX_LEN_config = 4096
 FUZZ_MAX_LEN_config_args = 1024
 FUZZ_MAX_LEN_proto_decode = 4096
 FUZZ_MAX_LEN_proto_stream = 8192
+FUZZ_MAX_LEN_admin = 4096
 
 FUZZ_SEEDS_duration =
 FUZZ_SEEDS_config = $(top_srcdir)/tests/config-invalid
