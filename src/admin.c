@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,8 +24,6 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include <jansson.h>
 
@@ -428,7 +425,7 @@ struct admin {
 	char *token;
 	struct MHD_Daemon *mhd;
 	int fd;                /* the listening socket until MHD owns it */
-	char bound[INET6_ADDRSTRLEN + 8];
+	char bound[ENGINE_ADDR_MAX + 8]; /* "[ADDR]:PORT" */
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	unsigned active;       /* requests from their first handler call to completion */
@@ -461,22 +458,11 @@ static void admin_count(struct admin *a, bool begin)
 static void admin_log(struct admin *a, struct MHD_Connection *c, const char *method,
 		      const char *url, unsigned status)
 {
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	char addr[INET6_ADDRSTRLEN] = "-";
+	char addr[ENGINE_ADDR_MAX];
 
 	if (status != 401 && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0))
 		return;
-	if (ci != NULL && ci->client_addr != NULL) {
-		const struct sockaddr *sa = ci->client_addr;
-
-		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr,
-				  sizeof addr);
-		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr,
-				  sizeof addr);
-	}
+	engine_client_address(c, addr, sizeof addr);
 	engine_log(a->s, status == 401 ? LOG_WARNING : LOG_NOTICE, "admin: %.16s %.64s from %s: %u",
 		   method, url, addr, status);
 }
@@ -614,67 +600,16 @@ static void admin_mhd_log(void *cls, const char *fmt, va_list ap)
 	engine_log(a->s, LOG_WARNING, "admin endpoint: libmicrohttpd: %s", line);
 }
 
-/* Binds "ADDR:PORT" or "[V6ADDR]:PORT" ("*" or no ADDR: every address) and records the
- * address bound, which port 0 leaves to the kernel. */
+/* Binds the endpoint's own listener and records the address bound (port 0: any). */
 static int admin_bind(struct admin *a, const char *spec, struct serviced_error *err)
 {
-	struct addrinfo hints, *ai = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	char host[INET6_ADDRSTRLEN + 1], name[INET6_ADDRSTRLEN];
-	const char *h = spec, *port;
-	size_t hl;
-	int one = 1, e;
+	int fd = engine_listen(spec, "admin endpoint", 64, err);
 
-	if (spec[0] == '[') {
-		h = spec + 1;
-		port = strchr(h, ']');
-		if (port == NULL || port[1] != ':')
-			goto bad;
-		hl = (size_t)(port - h);
-		port += 2;
-	} else {
-		port = strrchr(spec, ':');
-		if (port == NULL)
-			goto bad;
-		hl = (size_t)(port - spec);
-		port++;
-	}
-	if (hl >= sizeof host || port[0] == '\0')
-		goto bad;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	memset(&hints, 0, sizeof hints);
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(hl == 0 || strcmp(host, "*") == 0 ? NULL : host, port, &hints, &ai) != 0)
-		goto bad;
-	a->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (a->fd >= 0) {
-		setsockopt(a->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (ai->ai_family == AF_INET6)
-			setsockopt(a->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	}
-	if (a->fd < 0 || bind(a->fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(a->fd, 64) < 0 ||
-	    getsockname(a->fd, (struct sockaddr *)&ss, &sl) < 0) {
-		e = errno;
-		freeaddrinfo(ai);
-		return engine_error(err, -e, "admin endpoint %s: %s", spec, strerror(e));
-	}
-	freeaddrinfo(ai);
-	if (ss.ss_family == AF_INET6) {
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, name, sizeof name);
-		snprintf(a->bound, sizeof a->bound, "[%s]:%u", name,
-			 ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-	} else {
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, name, sizeof name);
-		snprintf(a->bound, sizeof a->bound, "%s:%u", name,
-			 ntohs(((struct sockaddr_in *)&ss)->sin_port));
-	}
+	if (fd < 0)
+		return fd;
+	a->fd = fd;
+	engine_describe_socket(fd, a->bound, sizeof a->bound);
 	return 0;
-bad:
-	return engine_error(err, -EINVAL, "admin endpoint '%s': expected ADDR:PORT or [ADDR]:PORT",
-			    spec);
 }
 
 static int admin_start(struct admin *a, unsigned max_clients, struct serviced_error *err)

@@ -12,11 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include "admin.h"
 #include "daemon.h"
+#include "engine.h"
 #include "log.h"
 #include "static.h"
 
@@ -78,20 +77,9 @@ static int daemon_make_responses(struct daemon *d)
 static void daemon_access_log(struct MHD_Connection *c, const char *method, const char *url,
 			      unsigned status)
 {
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	char addr[INET6_ADDRSTRLEN] = "-";
+	char addr[ENGINE_ADDR_MAX];
 
-	if (ci && ci->client_addr) {
-		const struct sockaddr *sa = ci->client_addr;
-
-		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr,
-				  sizeof addr);
-		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr,
-				  sizeof addr);
-	}
+	engine_client_address(c, addr, sizeof addr);
 	log_msg(LOG_INFO, "access: %s \"%s %.300s\" %u", addr, method, url, status);
 }
 

@@ -181,6 +181,32 @@ int engine_error(struct serviced_error *err, int code, const char *fmt, ...)
 	return code;
 }
 
+const char *engine_client_address(struct MHD_Connection *c, char *buf, size_t size)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	snprintf(buf, size, "-");
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)size);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf,
+			  (socklen_t)size);
+	return buf;
+}
+
+void engine_deadline(struct timespec *until, uint64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, until);
+	until->tv_sec += (time_t)(ms / 1000);
+	until->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until->tv_nsec >= 1000000000L) {
+		until->tv_sec++;
+		until->tv_nsec -= 1000000000L;
+	}
+}
+
 int engine_add_cleanup(serviced *s, engine_cleanup_fn fn, void *cls)
 {
 	if (s->n_cleanups >= ENGINE_MAX_CLEANUPS)
@@ -691,56 +717,50 @@ static int engine_parse_listen(const char *spec, struct sockaddr_storage *ss, so
 	return 0;
 }
 
-static int engine_bind(serviced *s, struct serviced_error *err)
+int engine_listen(const char *spec, const char *what, int backlog, struct serviced_error *err)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int fd, one = 1;
 
-	if (engine_parse_listen(s->listen_spec, &ss, &len) < 0)
-		return engine_error(err, -EINVAL, "listen address '%s': expected ADDR:PORT or [ADDR]:PORT",
-				    s->listen_spec);
+	if (engine_parse_listen(spec, &ss, &len) < 0)
+		return engine_error(err, -EINVAL, "%s address '%s': expected ADDR:PORT or [ADDR]:PORT",
+				    what, spec);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return engine_error(err, -errno, "listen %s: socket: %s", s->listen_spec,
-				    strerror(errno));
+		return engine_error(err, -errno, "%s %s: socket: %s", what, spec, strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, ENGINE_BACKLOG) < 0) {
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, backlog) < 0) {
 		int e = errno;
 
 		close(fd);
-		return engine_error(err, -e, "listen %s: %s", s->listen_spec, strerror(e));
+		return engine_error(err, -e, "%s %s: %s", what, spec, strerror(e));
 	}
-	s->listen_fd = fd;
-	s->listen_owned = true;
-	return 0;
+	return fd;
 }
 
-/* Records the address actually bound (port 0 picks one). */
-static void engine_describe_listener(serviced *s)
+void engine_describe_socket(int fd, char *buf, size_t size)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
 	char host[INET6_ADDRSTRLEN];
 
-	if (getsockname(s->listen_fd, (struct sockaddr *)&ss, &len) < 0) {
-		snprintf(s->bound, sizeof s->bound, "fd %d", s->listen_fd);
-		return;
-	}
-	if (ss.ss_family == AF_INET6) {
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+		snprintf(buf, size, "fd %d", fd);
+	} else if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 
 		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-		snprintf(s->bound, sizeof s->bound, "[%s]:%u", host, ntohs(a->sin6_port));
+		snprintf(buf, size, "[%s]:%u", host, ntohs(a->sin6_port));
 	} else if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
 
 		inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-		snprintf(s->bound, sizeof s->bound, "%s:%u", host, ntohs(a->sin_port));
+		snprintf(buf, size, "%s:%u", host, ntohs(a->sin_port));
 	} else {
-		snprintf(s->bound, sizeof s->bound, "fd %d", s->listen_fd);
+		snprintf(buf, size, "fd %d", fd);
 	}
 }
 
@@ -793,10 +813,13 @@ int serviced_start(serviced *s, struct serviced_error *err)
 	if (s->opt.listen_fd >= 0) {
 		s->listen_fd = s->opt.listen_fd;
 		s->listen_owned = false;
-	} else if ((r = engine_bind(s, err)) < 0) {
+	} else if ((r = engine_listen(s->listen_spec, "listen", ENGINE_BACKLOG, err)) < 0) {
 		return r;
+	} else {
+		s->listen_fd = r;
+		s->listen_owned = true;
 	}
-	engine_describe_listener(s);
+	engine_describe_socket(s->listen_fd, s->bound, sizeof s->bound);
 
 	s->resp_503 = MHD_create_response_from_buffer(sizeof busy - 1, (void *)busy,
 						      MHD_RESPMEM_PERSISTENT);
@@ -1054,13 +1077,7 @@ static void *engine_watchdog_main(void *arg)
 	struct engine_watchdog *w = arg;
 	struct timespec until;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += (time_t)(w->bound_ms / 1000);
-	until.tv_nsec += (long)(w->bound_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	engine_deadline(&until, w->bound_ms);
 	pthread_mutex_lock(&w->lock);
 	while (!w->done) {
 		if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
@@ -1187,13 +1204,7 @@ static void engine_run_hooks(serviced *s)
 			h->fn(h->cls);
 			run->done = true;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += (time_t)(bound / 1000);
-		until.tv_nsec += (long)(bound % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		engine_deadline(&until, bound);
 		pthread_mutex_lock(&run->lock);
 		while (!run->done)
 			if (pthread_cond_timedwait(&run->cond, &run->lock, &until) == ETIMEDOUT)

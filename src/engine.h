@@ -20,6 +20,21 @@ void engine_log(serviced *s, int priority, const char *fmt, ...)
 int engine_error(struct serviced_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Binds and listens on "ADDR:PORT" or "[V6ADDR]:PORT" (no ADDR or "*": every address; port
+ * 0: any). Returns the socket, or -errno with err saying why, each message starting with
+ * what ("listen", "admin endpoint"). */
+int engine_listen(const char *spec, const char *what, int backlog, struct serviced_error *err);
+/* The address a socket is bound to, as "ADDR:PORT" or "[V6ADDR]:PORT". */
+void engine_describe_socket(int fd, char *buf, size_t size);
+
+/* A connection's client address as text ("127.0.0.1", "::1"), or "-" when unknown. */
+#define ENGINE_ADDR_MAX 46 /* INET6_ADDRSTRLEN */
+const char *engine_client_address(struct MHD_Connection *c, char *buf, size_t size);
+
+/* now + ms on CLOCK_MONOTONIC, for pthread_cond_timedwait on a monotonic condvar. */
+struct timespec;
+void engine_deadline(struct timespec *until, uint64_t ms);
+
 /* Something to release when the engine is freed (the control socket, say). */
 typedef void (*engine_cleanup_fn)(void *cls);
 int engine_add_cleanup(serviced *s, engine_cleanup_fn fn, void *cls);
