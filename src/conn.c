@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "conn.h"
 
@@ -101,19 +102,67 @@ void conn_end_request(struct conn *c)
 	atomic_compare_exchange_strong(&c->phase, &expected, CONN_IDLE);
 }
 
+/* Idle connections are shut down by one thread below this many, by one thread per CPU
+ * (at most CONN_SWEEP_THREADS) from there: each shutdown() sends a FIN, and on loopback
+ * delivers it too, some microseconds apiece. */
+#define CONN_SWEEP_PARALLEL 512
+#define CONN_SWEEP_THREADS 8
+
+struct conn_sweep {
+	const int *fds;
+	size_t n, first, step;
+};
+
+static void *conn_sweep_part(void *arg)
+{
+	const struct conn_sweep *p = arg;
+
+	for (size_t i = p->first; i < p->n; i += p->step)
+		shutdown(p->fds[i], SHUT_RDWR);
+	return NULL;
+}
+
 size_t conn_close_idle(struct conn_registry *r)
 {
-	size_t n = 0;
+	struct conn_sweep part[CONN_SWEEP_THREADS];
+	pthread_t tid[CONN_SWEEP_THREADS];
+	bool started[CONN_SWEEP_THREADS] = { false };
+	size_t n = 0, k;
+	long cpus;
+	int *fds;
 
 	pthread_mutex_lock(&r->lock);
+	fds = r->count >= CONN_SWEEP_PARALLEL ? malloc(r->count * sizeof *fds) : NULL;
 	for (struct conn *c = r->head.next; c != &r->head; c = c->next) {
 		int expected = CONN_IDLE;
 
 		if (atomic_compare_exchange_strong(&c->phase, &expected, CONN_CLOSING)) {
 			/* The worker sees EOF and closes it; the client sees a clean FIN. */
-			shutdown(c->fd, SHUT_RDWR);
+			if (fds != NULL)
+				fds[n] = c->fd;
+			else
+				shutdown(c->fd, SHUT_RDWR);
 			n++;
 		}
+	}
+	if (fds != NULL) {
+		/* The lock stays held while the threads work: no record can go, so no fd
+		 * can be closed and reused under them. */
+		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		k = cpus < 1 ? 1 : cpus > CONN_SWEEP_THREADS ? CONN_SWEEP_THREADS : (size_t)cpus;
+		for (size_t i = 0; i < k; i++) {
+			part[i] = (struct conn_sweep){ .fds = fds, .n = n, .first = i, .step = k };
+			if (i > 0)
+				started[i] = pthread_create(&tid[i], NULL, conn_sweep_part, &part[i]) == 0;
+		}
+		conn_sweep_part(&part[0]);
+		for (size_t i = 1; i < k; i++) {
+			if (started[i])
+				pthread_join(tid[i], NULL);
+			else
+				conn_sweep_part(&part[i]);
+		}
+		free(fds);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return n;

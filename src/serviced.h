@@ -95,7 +95,7 @@ struct serviced_options {
 	unsigned connection_limit;       /* default 1024 */
 	unsigned per_ip_connection_limit; /* default 0 = no limit */
 	unsigned connection_timeout_s;   /* idle timeout, default 60 */
-	size_t connection_memory;        /* bytes per connection for headers, default 32 KiB */
+	size_t connection_memory;        /* bytes per connection for headers, default 16 KiB */
 };
 
 /* Exact counts. Safe to read from any thread at any time. */

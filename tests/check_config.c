@@ -99,7 +99,7 @@ static const struct {
 	{ { NULL }, "drain-delay", "0" },
 	{ { NULL }, "signals", TERM_INT },
 	{ { NULL }, "control-mode", "384" }, /* 0600 */
-	{ { NULL }, "connection-memory", "32768" },
+	{ { NULL }, "connection-memory", "16384" },
 	{ { NULL }, "connection-timeout", "60" },
 	{ { NULL }, "max-connections", "1024" },
 	{ { NULL }, "verbose", "0" },
@@ -643,7 +643,7 @@ START_TEST(usage_lists_every_option)
 	ck_assert_ptr_nonnull(strstr(u, "(127.0.0.1:8080)"));
 	ck_assert_ptr_nonnull(strstr(u, "(term,int)"));
 	ck_assert_ptr_nonnull(strstr(u, "(0600)"));
-	ck_assert_ptr_nonnull(strstr(u, "(32k)"));
+	ck_assert_ptr_nonnull(strstr(u, "(16k)"));
 	ck_assert_ptr_eq(u, config_usage());
 }
 END_TEST
