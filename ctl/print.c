@@ -140,9 +140,10 @@ static void print_status(const json_t *o)
 	       print_plural(c->streams_open, "stream", "streams"));
 	printf(LABEL "%" PRIu64 " open, %" PRIu64 " idle\n", "connections", c->connections_open,
 	       c->connections_idle);
-	printf(LABEL "%" PRIu64 " %s, %" PRIu64 " %s\n", "totals", c->requests_total,
-	       print_plural(c->requests_total, "request", "requests"), c->connections_total,
-	       print_plural(c->connections_total, "connection", "connections"));
+	printf(LABEL "%" PRIu64 " %s, %" PRIu64 " %s, %" PRIu64 " refused\n", "totals",
+	       c->requests_total, print_plural(c->requests_total, "request", "requests"),
+	       c->connections_total, print_plural(c->connections_total, "connection", "connections"),
+	       c->connections_refused);
 	print_per_state("completed", c->completed);
 	print_per_state("cut", c->cut);
 	print_knobs(o);

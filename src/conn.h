@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <microhttpd.h>
 
+#include "admit.h"
+
 /* A connection's activity. A new connection is fresh until its first request: its client
  * connected before the shutdown and is about to ask, so grace waits for it (for a while)
  * rather than closing it like an idle keep-alive connection. The changes fresh/idle -> busy
@@ -35,6 +37,11 @@ struct conn {
 	bool close_marked; /* "Connection: close" was set for the current request */
 	_Atomic bool has_stream; /* the current response is a serviced stream */
 	void *app_cls;     /* the application's per-request pointer */
+	unsigned timeout_s; /* the idle timeout libmicrohttpd applies to it */
+	bool refused;      /* over a limit when it started: closed at once, never served */
+	bool admitted;     /* counted by the admission policy (under key, when has_key) */
+	bool has_key;
+	struct admit_key key;
 	/* Under the registry lock: */
 	bool suspended; /* suspended by the application */
 	_Atomic bool cancelled; /* resumed by the engine at mercy: answer 503, then close */

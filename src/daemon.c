@@ -146,17 +146,89 @@ static enum MHD_Result daemon_handler(void *cls, struct MHD_Connection *c, const
 	return daemon_queue(d, c, method, url, MHD_HTTP_NOT_FOUND, d->not_found);
 }
 
+/* The settings a reload cannot change, each named in the log with both values: the
+ * sockets, root, threads and cache are how the daemon started (the sockets stay open
+ * across a reload on purpose), and libmicrohttpd sizes every connection's memory from one
+ * value fixed at start, with no call to change it. */
+static void daemon_restart_only(const struct config *running, const struct config *fresh)
+{
+	static const char next[] = "reload: %s takes effect at the next start (running %s, "
+				   "configured %s)";
+	const struct {
+		const char *name, *was, *now;
+	} texts[] = {
+		{ "listen", running->engine.listen, fresh->engine.listen },
+		{ "root", running->root, fresh->root },
+		{ "control", running->control, fresh->control },
+		{ "control-group", running->control_group, fresh->control_group },
+		{ "admin-listen", running->admin_listen, fresh->admin_listen },
+		{ "admin-token-file", running->admin_token_file, fresh->admin_token_file },
+	};
+	const struct {
+		const char *name;
+		unsigned long long was, now;
+	} numbers[] = {
+		{ "threads", running->engine.threads, fresh->engine.threads },
+		{ "connection-memory", running->engine.connection_memory,
+		  fresh->engine.connection_memory },
+		{ "control-mode", running->control_mode, fresh->control_mode },
+	};
+	char a[32], b[32];
+
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+		const char *was = texts[i].was ? texts[i].was : "(none)";
+		const char *now = texts[i].now ? texts[i].now : "(none)";
+
+		if (strcmp(was, now) != 0)
+			log_msg(LOG_WARNING, next, texts[i].name, was, now);
+	}
+	for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+		if (numbers[i].was == numbers[i].now)
+			continue;
+		snprintf(a, sizeof a, "%llu", numbers[i].was);
+		snprintf(b, sizeof b, "%llu", numbers[i].now);
+		log_msg(LOG_WARNING, next, numbers[i].name, a, b);
+	}
+}
+
+/* Logs each connection limit the reload changed. */
+static void daemon_log_limits(const struct serviced_limits *was, const struct serviced_limits *now)
+{
+	if (was->connections != now->connections)
+		log_msg(LOG_NOTICE, "reload: max-connections %u -> %u", was->connections,
+			now->connections);
+	if (was->connections_per_ip != now->connections_per_ip)
+		log_msg(LOG_NOTICE, "reload: max-connections-per-ip %u -> %u",
+			was->connections_per_ip, now->connections_per_ip);
+	if (was->timeout_s != now->timeout_s)
+		log_msg(LOG_NOTICE, "reload: connection-timeout %us -> %us", was->timeout_s,
+			now->timeout_s);
+}
+
 /* Reload: the configuration is read again exactly as at start (file, then command line),
- * and what can change live is applied; what needs a restart is named in the log. */
+ * and what can change live is applied: durations, connection limits, idle timeout, log
+ * level, access log. What needs a restart is named in the log. */
 static int daemon_reload(void *cls, serviced *s, char *err, size_t errsize)
 {
 	struct daemon *d = cls;
 	struct config fresh;
+	struct serviced_limits was, now;
 	static const enum serviced_knob knobs[] = { SERVICED_KNOB_DRAIN_DELAY, SERVICED_KNOB_GRACE,
 						    SERVICED_KNOB_MERCY, SERVICED_KNOB_FORCE };
 
 	config_init(&fresh);
 	if (config_parse_args(&fresh, d->argc, d->argv, err, errsize) != CONFIG_OK) {
+		config_free(&fresh);
+		return -EINVAL;
+	}
+	/* The one step that can refuse comes first, so that a refusal changes nothing. The
+	 * parser has checked the ranges already; the engine checks them again. */
+	serviced_get_limits(s, &was);
+	now = (struct serviced_limits){ .connections = fresh.engine.connection_limit,
+					.connections_per_ip = fresh.engine.per_ip_connection_limit,
+					.timeout_s = fresh.engine.connection_timeout_s };
+	if (serviced_set_limits(s, &now) < 0) {
+		snprintf(err, errsize, "connection limits out of range");
 		config_free(&fresh);
 		return -EINVAL;
 	}
@@ -168,17 +240,8 @@ static int daemon_reload(void *cls, serviced *s, char *err, size_t errsize)
 	}
 	log_set_verbosity(fresh.verbose);
 	atomic_store(&d->access_log, fresh.access_log);
-	if (strcmp(fresh.listen ? fresh.listen : "", d->cfg->listen ? d->cfg->listen : "") != 0 ||
-	    strcmp(fresh.root ? fresh.root : "", d->cfg->root ? d->cfg->root : "") != 0 ||
-	    fresh.engine.threads != d->cfg->engine.threads)
-		log_msg(LOG_WARNING, "reload: listen, root and threads take effect at the next start");
-	/* libmicrohttpd fixes these when it starts; it has no call to change them. */
-	if (fresh.engine.connection_limit != d->cfg->engine.connection_limit ||
-	    fresh.engine.per_ip_connection_limit != d->cfg->engine.per_ip_connection_limit ||
-	    fresh.engine.connection_timeout_s != d->cfg->engine.connection_timeout_s ||
-	    fresh.engine.connection_memory != d->cfg->engine.connection_memory)
-		log_msg(LOG_WARNING, "reload: connection limits, timeout and memory take effect at "
-				     "the next start");
+	daemon_log_limits(&was, &now);
+	daemon_restart_only(d->cfg, &fresh);
 	config_free(&fresh);
 	return 0;
 }

@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -26,12 +27,14 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "admit.h"
 #include "conn.h"
 #include "engine.h"
 #include "lifecycle.h"
@@ -103,6 +106,9 @@ struct serviced {
 	_Atomic uint64_t requests_total, connections_total;
 	_Atomic uint64_t completed_in[SERVICED_STATE_COUNT_], cut_in[SERVICED_STATE_COUNT_];
 	struct conn_registry reg;
+	struct admit admit;                /* the connection limits, enforced at accept */
+	_Atomic unsigned timeout_s;        /* the idle timeout now */
+	unsigned timeout_start_s;          /* libmicrohttpd's: fixed when it starts */
 	_Atomic uint64_t nofile_logged_ms; /* the last "out of descriptors" line logged */
 	_Atomic unsigned nofile_dropped;    /* and the ones not logged since */
 
@@ -269,6 +275,69 @@ static void engine_on_transition(void *cls, const struct lifecycle *lc, enum ser
 
 /* ---- libmicrohttpd callbacks: run on worker threads ------------------------------- */
 
+/* The length of a socket address libmicrohttpd kept (it copied what accept() returned). */
+static socklen_t engine_addr_len(const struct sockaddr *sa)
+{
+	return sa->sa_family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6) :
+	       sa->sa_family == AF_INET	 ? (socklen_t)sizeof(struct sockaddr_in) :
+					   (socklen_t)sizeof(struct sockaddr);
+}
+
+/* Counts a refused connection and logs it, at most once a second. */
+static void engine_refused(serviced *s, const struct admit_key *k, enum admit_verdict v)
+{
+	char addr[ADMIT_KEY_TEXT] = "-", why[96], more[48] = "";
+	unsigned limit, per_address, unlogged;
+
+	if (!admit_refused(&s->admit, engine_now_ms(), &unlogged))
+		return;
+	admit_get_limits(&s->admit, &limit, &per_address);
+	if (k)
+		admit_key_format(k, addr, sizeof addr);
+	if (v == ADMIT_FULL)
+		snprintf(why, sizeof why, "connection limit (%u) reached", limit);
+	else if (v == ADMIT_ADDRESS_FULL)
+		snprintf(why, sizeof why, "per-address connection limit (%u) reached", per_address);
+	else
+		snprintf(why, sizeof why, "out of memory counting client addresses");
+	if (unlogged)
+		snprintf(more, sizeof more, " (and %u more since the last such line)", unlogged);
+	engine_log(s, LOG_WARNING, "refused a connection from %s: %s%s", addr, why, more);
+}
+
+/* Gives the connection the idle timeout now in force, when it has another. Connections
+ * whose timeout differs from the one libmicrohttpd started with go on its "manual" timeout
+ * list, which each worker scans whole at every wake-up (the normal list is sorted and
+ * looked at from its end): so a connection is moved only when the value has changed, and a
+ * changed timeout costs that scan until the next start. Only ever called from the
+ * connection's own callbacks: from another thread, MHD_set_connection_option() corrupts
+ * the lists (MHD-NOTES, trap 4). */
+static void engine_conn_timeout(serviced *s, struct conn *c, struct MHD_Connection *connection)
+{
+	unsigned t = atomic_load_explicit(&s->timeout_s, memory_order_relaxed);
+
+	if (t == c->timeout_s)
+		return;
+	MHD_set_connection_option(connection, MHD_CONNECTION_OPTION_TIMEOUT, t);
+	c->timeout_s = t;
+}
+
+/* libmicrohttpd's accept policy: runs on the accept path of a worker, before libmicrohttpd
+ * makes the connection; a refusal closes the socket at once. No allocation here. */
+static enum MHD_Result engine_accept_policy(void *cls, const struct sockaddr *addr,
+					    socklen_t addrlen)
+{
+	serviced *s = cls;
+	struct admit_key k;
+	bool ip = admit_key_from(addr, addrlen, &k);
+	enum admit_verdict v = admit_check(&s->admit, ip ? &k : NULL);
+
+	if (v == ADMIT_OK)
+		return MHD_YES;
+	engine_refused(s, ip ? &k : NULL, v);
+	return MHD_NO;
+}
+
 static void engine_notify_connection(void *cls, struct MHD_Connection *connection,
 				     void **socket_context, enum MHD_ConnectionNotificationCode toe)
 {
@@ -279,22 +348,48 @@ static void engine_notify_connection(void *cls, struct MHD_Connection *connectio
 			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
 		struct conn *c = conn_add(&s->reg, connection, ci ? ci->connect_fd : -1,
 					  engine_now_ms());
+		enum admit_verdict v;
 
 		*socket_context = c;
 		engine_worker_conns++;
 		atomic_fetch_add(&s->conns_open, 1);
-		atomic_fetch_add(&s->connections_total, 1);
 		if (!c) {
+			/* Untracked, it would be served by no one (engine_access refuses it). */
 			engine_log(s, LOG_ERR, "out of memory tracking a connection");
+			if (ci)
+				shutdown(ci->connect_fd, SHUT_RDWR);
 			return;
 		}
+		/* The authoritative count: two workers may both have passed the accept policy
+		 * for the last place; the one that comes second is closed here, unserved. */
+		ci = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		c->has_key = ci && ci->client_addr &&
+			     admit_key_from(ci->client_addr, engine_addr_len(ci->client_addr),
+					    &c->key);
+		v = admit_enter(&s->admit, c->has_key ? &c->key : NULL);
+		if (v != ADMIT_OK) {
+			c->refused = true;
+			conn_close(&s->reg, c);
+			engine_refused(s, c->has_key ? &c->key : NULL, v);
+			return;
+		}
+		c->admitted = true;
+		atomic_fetch_add(&s->connections_total, 1);
+		/* libmicrohttpd has put the connection on its timeout list already. */
+		c->timeout_s = s->timeout_start_s;
+		engine_conn_timeout(s, c, connection);
 		/* Accepted during grace (before the listener closed), it is fresh and grace waits
 		 * for its request; from mercy on, every connection is closed. */
 		if (atomic_load(&s->state) >= SERVICED_STATE_MERCY)
 			conn_close(&s->reg, c);
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-		bool fresh = conn_remove(&s->reg, *socket_context);
-		bool last = atomic_fetch_sub(&s->conns_open, 1) == 1;
+		struct conn *c = *socket_context;
+		bool fresh, last;
+
+		if (c && c->admitted)
+			admit_leave(&s->admit, c->has_key ? &c->key : NULL);
+		fresh = conn_remove(&s->reg, c);
+		last = atomic_fetch_sub(&s->conns_open, 1) == 1;
 
 		if (engine_worker_conns > 0)
 			engine_worker_conns--;
@@ -314,8 +409,9 @@ static void *engine_uri_log(void *cls, const char *uri, struct MHD_Connection *c
 	struct conn *c = engine_conn_of(connection);
 
 	(void)uri;
-	if (!c)
+	if (!c || c->refused) /* no context: the access handler refuses, the handler never runs */
 		return NULL;
+	engine_conn_timeout(s, c, connection);
 	conn_begin_request(&s->reg, c);
 	atomic_store(&c->cancelled, false);
 	c->close_marked = false;
@@ -545,14 +641,38 @@ void serviced_options_init(struct serviced_options *o)
 	o->connection_memory = 16 * 1024;
 }
 
+/* -EINVAL with err saying which value is out of range, or 0. */
+static int engine_check_limits(const struct serviced_limits *l, struct serviced_error *err)
+{
+	if (l->connections < 1 || l->connections > SERVICED_LIMIT_MAX)
+		return engine_error(err, -EINVAL, "connection limit %u: expected 1 to %u",
+				    l->connections, SERVICED_LIMIT_MAX);
+	if (l->connections_per_ip > SERVICED_LIMIT_MAX)
+		return engine_error(err, -EINVAL, "connection limit per address %u: expected 0 to %u",
+				    l->connections_per_ip, SERVICED_LIMIT_MAX);
+	if (l->timeout_s > SERVICED_TIMEOUT_MAX)
+		return engine_error(err, -EINVAL, "idle timeout %us: expected 0 to %u",
+				    l->timeout_s, SERVICED_TIMEOUT_MAX);
+	return 0;
+}
+
 int serviced_new(serviced **out, const struct serviced_options *o, serviced_handler handler,
 		 void *handler_cls, struct serviced_error *err)
 {
+	struct serviced_limits limits;
 	serviced *s;
+	int r;
 
 	*out = NULL;
 	if (!handler)
 		return engine_error(err, -EINVAL, "no access handler given");
+	if (o) {
+		limits = (struct serviced_limits){ .connections = o->connection_limit,
+						   .connections_per_ip = o->per_ip_connection_limit,
+						   .timeout_s = o->connection_timeout_s };
+		if ((r = engine_check_limits(&limits, err)) < 0)
+			return r;
+	}
 	s = calloc(1, sizeof *s);
 	if (!s)
 		return engine_error(err, -ENOMEM, "out of memory");
@@ -576,6 +696,12 @@ int serviced_new(serviced **out, const struct serviced_options *o, serviced_hand
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->reload_lock, NULL);
 	conn_registry_init(&s->reg);
+	if (admit_init(&s->admit, s->opt.connection_limit, s->opt.per_ip_connection_limit) < 0) {
+		serviced_free(s);
+		return engine_error(err, -ENOMEM, "out of memory");
+	}
+	s->timeout_start_s = s->opt.connection_timeout_s;
+	atomic_init(&s->timeout_s, s->timeout_start_s);
 	{
 		uint64_t knobs[SERVICED_KNOB_COUNT_] = {
 			[SERVICED_KNOB_DRAIN_DELAY] = s->opt.drain_delay_ms,
@@ -623,6 +749,7 @@ void serviced_free(serviced *s)
 			close(fd);
 	}
 	conn_registry_destroy(&s->reg);
+	admit_destroy(&s->admit);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->reload_lock);
 	free(s->listen_spec);
@@ -771,6 +898,23 @@ const char *serviced_listen_address(const serviced *s)
 	return s->bound;
 }
 
+/* libmicrohttpd's own connection limit: only a ceiling, the admission policy enforces the
+ * live one. In a thread pool libmicrohttpd gives each worker an equal share of it, and a
+ * worker at its share stops accepting: so each share must reach the most connections the
+ * process could ever hold, which is at least its descriptor limit. A live limit raised past
+ * that would be bounded by descriptors first (EMFILE, see engine_mhd_log). */
+static unsigned engine_mhd_limit(unsigned limit, unsigned threads)
+{
+	struct rlimit rl;
+	uint64_t share = limit;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > share)
+		share = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > UINT_MAX ? UINT_MAX :
+										  rl.rlim_cur;
+	share *= threads;
+	return share > UINT_MAX ? UINT_MAX : (unsigned)share;
+}
+
 static unsigned engine_threads(const serviced *s)
 {
 	long n;
@@ -786,6 +930,7 @@ int serviced_start(serviced *s, struct serviced_error *err)
 	struct epoll_event ev = { .events = EPOLLIN };
 	unsigned threads = engine_threads(s);
 	static const char busy[] = "Service Unavailable: shutting down\n";
+	struct serviced_limits limits;
 	int r;
 
 	if (s->started)
@@ -828,6 +973,9 @@ int serviced_start(serviced *s, struct serviced_error *err)
 	if (!s->resp_503 ||
 	    MHD_add_response_header(s->resp_503, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)
 		return engine_error(err, -ENOMEM, "out of memory");
+	/* The limits as they are now (serviced_set_limits() may have run since serviced_new()). */
+	serviced_get_limits(s, &limits);
+	s->timeout_start_s = limits.timeout_s;
 
 	{
 		struct MHD_OptionItem ops[] = {
@@ -837,9 +985,11 @@ int serviced_start(serviced *s, struct serviced_error *err)
 			{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)engine_notify_connection, s },
 			{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)engine_completed, s },
 			{ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)engine_uri_log, s },
-			{ MHD_OPTION_CONNECTION_LIMIT, s->opt.connection_limit, NULL },
-			{ MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->opt.per_ip_connection_limit, NULL },
-			{ MHD_OPTION_CONNECTION_TIMEOUT, s->opt.connection_timeout_s, NULL },
+			/* The limits are the engine's (engine_accept_policy); libmicrohttpd's
+			 * per-address limit stays 0 (none). */
+			{ MHD_OPTION_CONNECTION_LIMIT, engine_mhd_limit(limits.connections, threads),
+			  NULL },
+			{ MHD_OPTION_CONNECTION_TIMEOUT, s->timeout_start_s, NULL },
 			{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)s->opt.connection_memory, NULL },
 			{ threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL },
 			{ MHD_OPTION_END, 0, NULL },
@@ -849,8 +999,8 @@ int serviced_start(serviced *s, struct serviced_error *err)
 		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
 				 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 
-		s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, engine_access, s, MHD_OPTION_ARRAY,
-					  ops, MHD_OPTION_END);
+		s->mhd = MHD_start_daemon(flags, 0, engine_accept_policy, s, engine_access, s,
+					  MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
 	}
 	if (!s->mhd)
 		return engine_error(err, -EIO, "listen %s: libmicrohttpd failed to start", s->bound);
@@ -909,6 +1059,23 @@ int serviced_set_knob(serviced *s, enum serviced_knob k, uint64_t ms)
 	atomic_store(&s->knobs_changed, true);
 	engine_wake(s);
 	return r;
+}
+
+void serviced_get_limits(serviced *s, struct serviced_limits *l)
+{
+	admit_get_limits(&s->admit, &l->connections, &l->connections_per_ip);
+	l->timeout_s = atomic_load(&s->timeout_s);
+}
+
+int serviced_set_limits(serviced *s, const struct serviced_limits *l)
+{
+	if (engine_check_limits(l, NULL) < 0)
+		return -EINVAL;
+	/* The accept policy and the connection-start check read the new limits at once;
+	 * connections pick up the timeout at their next request (engine_uri_log). */
+	admit_set_limits(&s->admit, l->connections, l->connections_per_ip);
+	atomic_store(&s->timeout_s, l->timeout_s);
+	return 0;
 }
 
 void serviced_set_reload(serviced *s, serviced_reload_fn fn, void *cls)
@@ -984,6 +1151,7 @@ void serviced_get_counts(const serviced *s, struct serviced_counts *c)
 	c->requests_suspended = atomic_load(&s->suspended);
 	c->requests_total = atomic_load(&s->requests_total);
 	c->connections_total = atomic_load(&s->connections_total);
+	c->connections_refused = admit_refused_total(&((serviced *)s)->admit);
 	for (int st = 0; st < SERVICED_STATE_COUNT_; st++) {
 		c->completed[st] = atomic_load(&s->completed_in[st]);
 		c->cut[st] = atomic_load(&s->cut_in[st]);

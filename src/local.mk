@@ -6,6 +6,7 @@ libsvccore_la_SOURCES = \
 	src/serviced.h \
 	src/duration.c \
 	src/lifecycle.c src/lifecycle.h \
+	src/admit.c src/admit.h \
 	src/conn.c src/conn.h \
 	src/engine.c src/engine.h \
 	src/notify.c \

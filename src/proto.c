@@ -527,6 +527,7 @@ int proto_add_status(json_t *o, const struct serviced_status *st)
 	r |= proto_set_uint(o, "requests_suspended", c->requests_suspended);
 	r |= proto_set_uint(o, "requests_total", c->requests_total);
 	r |= proto_set_uint(o, "connections_total", c->connections_total);
+	r |= proto_set_uint(o, "connections_refused", c->connections_refused);
 	r |= json_object_set_new(o, "completed", completed);
 	r |= json_object_set_new(o, "cut", cut);
 	r |= proto_add_knobs(o, st, -1);
@@ -829,6 +830,9 @@ int proto_status_from_json(const json_t *o, struct serviced_status *st)
 	r |= proto_get_uint(o, "requests_suspended", &c->requests_suspended);
 	r |= proto_get_uint(o, "requests_total", &c->requests_total);
 	r |= proto_get_uint(o, "connections_total", &c->connections_total);
+	/* Added within protocol 1: a daemon from before it refused none it would count. */
+	if (json_object_get(o, "connections_refused") != NULL)
+		r |= proto_get_uint(o, "connections_refused", &c->connections_refused);
 	r |= proto_get_per_state(o, "completed", c->completed);
 	r |= proto_get_per_state(o, "cut", c->cut);
 	for (i = 0; i < SERVICED_KNOB_COUNT_; i++)

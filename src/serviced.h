@@ -92,9 +92,11 @@ struct serviced_options {
 	uint64_t mercy_ms;       /* default 5000 */
 	uint64_t force_ms;       /* default 1000 */
 	unsigned signals;        /* SERVICED_SIG_* that begin a shutdown; default TERM|INT */
+	/* The starting limits (serviced_set_limits() changes them later; ranges there): */
 	unsigned connection_limit;       /* default 1024 */
 	unsigned per_ip_connection_limit; /* default 0 = no limit */
 	unsigned connection_timeout_s;   /* idle timeout, default 60 */
+	/* Fixed at start: */
 	size_t connection_memory;        /* bytes per connection for headers, default 16 KiB */
 };
 
@@ -107,6 +109,7 @@ struct serviced_counts {
 	uint64_t requests_suspended;
 	uint64_t requests_total;   /* completed since start, however they ended */
 	uint64_t connections_total;
+	uint64_t connections_refused; /* closed at once: a connection limit was reached */
 	/* Requests that finished, and requests that were cut, in each state. */
 	uint64_t completed[SERVICED_STATE_COUNT_];
 	uint64_t cut[SERVICED_STATE_COUNT_];
@@ -187,6 +190,22 @@ int serviced_cancel(serviced *s);
  * from the start of the current phase. Thread-safe. */
 uint64_t serviced_get_knob(serviced *s, enum serviced_knob k);
 int serviced_set_knob(serviced *s, enum serviced_knob k, uint64_t ms);
+
+/* The connection limits and the idle timeout, which may change while the engine runs.
+ * A connection beyond a limit is accepted and closed at once, unanswered; connections
+ * already open stay open when a limit is lowered. A new idle timeout applies to new
+ * connections, and to open ones from their next request. */
+#define SERVICED_LIMIT_MAX 1000000u /* connections, and connections per client address */
+#define SERVICED_TIMEOUT_MAX 86400u /* seconds */
+struct serviced_limits {
+	unsigned connections;        /* open at once: 1 to SERVICED_LIMIT_MAX */
+	unsigned connections_per_ip; /* per client address: 0 (no limit) to SERVICED_LIMIT_MAX */
+	unsigned timeout_s;          /* idle timeout: 0 (none) to SERVICED_TIMEOUT_MAX seconds */
+};
+void serviced_get_limits(serviced *s, struct serviced_limits *l);
+/* Changes the three, from any thread. Returns 0, or -EINVAL (nothing changed) when a
+ * value is out of range. */
+int serviced_set_limits(serviced *s, const struct serviced_limits *l);
 
 /* For handlers: has the shutdown (grace) begun? Cheap enough for every request. */
 bool serviced_shutting_down(const serviced *s);

@@ -377,6 +377,7 @@ static void sample_status(struct serviced_status *st)
 	st->counts.requests_suspended = 1;
 	st->counts.requests_total = 1000;
 	st->counts.connections_total = 70;
+	st->counts.connections_refused = 9;
 	for (i = 0; i < SERVICED_STATE_COUNT_; i++) {
 		st->counts.completed[i] = 100 + (uint64_t)i;
 		st->counts.cut[i] = (uint64_t)i;
@@ -389,8 +390,9 @@ START_TEST(test_status_round_trip)
 	static const char *members[] = {
 		"state", "trigger", "phase_remaining_ms", "phase_elapsed_ms", "uptime_ms",
 		"requests_in_flight", "connections_open", "connections_idle", "streams_open",
-		"requests_suspended", "requests_total", "connections_total", "completed", "cut",
-		"grace_ms", "mercy_ms", "drain_delay_ms", "force_ms", "pid", "protocol", "version",
+		"requests_suspended", "requests_total", "connections_total", "connections_refused",
+		"completed", "cut", "grace_ms", "mercy_ms", "drain_delay_ms", "force_ms", "pid",
+		"protocol", "version",
 	};
 	struct serviced_status in, out;
 	json_t *o = proto_reply_ok();
@@ -425,6 +427,12 @@ START_TEST(test_status_round_trip)
 	ck_assert_int_eq(proto_status_from_json(o, &out), -EINVAL);
 	json_object_set_new(o, "phase_remaining_ms", json_integer(-1));
 	ck_assert_int_eq(proto_status_from_json(o, &out), 0);
+	/* connections_refused came later within protocol 1: absent reads as 0, bad is refused. */
+	json_object_set_new(o, "connections_refused", json_integer(-1));
+	ck_assert_int_eq(proto_status_from_json(o, &out), -EINVAL);
+	json_object_del(o, "connections_refused");
+	ck_assert_int_eq(proto_status_from_json(o, &out), 0);
+	ck_assert_uint_eq(out.counts.connections_refused, 0);
 	json_object_del(o, "uptime_ms");
 	ck_assert_int_eq(proto_status_from_json(o, &out), -EINVAL);
 	json_decref(o);

@@ -6,12 +6,20 @@ tests_check_lifecycle_SOURCES = tests/check_lifecycle.c
 tests_check_lifecycle_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_lifecycle_LDADD = libsvccore.la $(CHECK_LIBS)
 
+# The admission policy (connection limits, the per-address table).
+check_PROGRAMS += tests/check_admit
+TESTS += tests/check_admit
+tests_check_admit_SOURCES = tests/check_admit.c
+tests_check_admit_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_admit_LDADD = libsvccore.la $(CHECK_LIBS)
+
 tests_testapp_SOURCES = tests/testapp.c
 tests_testapp_LDADD = libsvcdaemon.la libsvccore.la
 
 ENGINE_TESTS = tests/shutdown-download.sh tests/shutdown-keepalive.sh \
 	tests/shutdown-bounds.sh tests/shutdown-streams.sh tests/shutdown-api.sh \
-	tests/http-limits.sh tests/shutdown-knobs.sh tests/logging.sh tests/shutdown-fresh.sh
+	tests/http-limits.sh tests/shutdown-knobs.sh tests/logging.sh tests/shutdown-fresh.sh \
+	tests/reload-limits.sh
 TESTS += $(ENGINE_TESTS)
 EXTRA_DIST += $(ENGINE_TESTS) tests/httpc.py
 AM_TESTS_ENVIRONMENT += TESTAPP='$(abs_top_builddir)/tests/testapp'; export TESTAPP;

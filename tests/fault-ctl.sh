@@ -32,6 +32,8 @@ for i in $(seq 20); do
 	grep -Eq '^state +running$' <<<"$out" || fail "status $i: $out"
 	expect_eq "GET / beside the slow clients ($i)" 200 "$(http_code "$SVC_URL/")"
 done
+# A message sent one byte every 50 ms takes a second: each is answered before going on.
+wait_until "each slow message answered" test -e "$T/slow.ready.answered"
 
 # --- shutdown --wait killed halfway -------------------------------------------------------
 FAULT_FILE=$T/root/file.bin "${FAULTC[@]}" slowread "$SVC_PORT" /file.bin 2 \

@@ -13,6 +13,14 @@
                                   buffer, so the server cannot hand the whole body to the
                                   kernel early (loopback buffers here reach 32 MB); exit 0
                                   when the whole body arrived, 1 when it was cut
+  httpc.py pool PORT              many connections, driven by commands on standard input,
+                                  one line of answer each (for coproc):
+      open SRC [PATH]   connect from address SRC, send one keep-alive request: "ID STATUS",
+                        or "closed" when the server closed it without an answer
+      connect SRC       connect from SRC and send nothing: "ID"
+      get ID [PATH]     one more request on connection ID: "STATUS", or "closed"
+      eof ID SECS       wait up to SECS for the server to close ID: "eof", or "open"
+      close ID          close ID: "ok"
 READY is a file written once the request has been answered (idle) or sent (noread).
 """
 import socket
@@ -63,7 +71,7 @@ def wait_eof(s):
             chunk = s.recv(65536)
             if not chunk:
                 return True
-    except socket.timeout:
+    except (socket.timeout, BlockingIOError):  # SECS 0: a look, no wait
         return False
     except ConnectionResetError:
         return True
@@ -111,10 +119,87 @@ def download(port, path, out, rate):
     return 0 if length is not None and got == length else 1
 
 
+def pool(port):
+    conns = {}
+    next_id = 1
+
+    def ask(s, path):
+        """One request on s: its status code, or None when the server closed s unanswered."""
+        try:
+            s.sendall(request(path))
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return None
+                buf += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            return None
+        head, rest = buf.split(b"\r\n\r\n", 1)
+        status = head.split(b" ", 2)[1].decode()
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            k, _, v = line.decode().partition(":")
+            if k.strip().lower() == "content-length":
+                length = int(v)
+        need = length - len(rest)
+        while need > 0:
+            chunk = s.recv(need)
+            if not chunk:
+                return None
+            need -= len(chunk)
+        return status
+
+    def connect_from(src):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(20)
+        s.bind((src, 0))
+        s.connect(("127.0.0.1", int(port)))
+        return s
+
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        cmd, args = words[0], words[1:]
+        if cmd in ("open", "connect"):
+            s = connect_from(args[0])
+            if cmd == "open":
+                status = ask(s, args[1] if len(args) > 1 else "/healthz")
+                if status is None:
+                    s.close()
+                    answer = "closed"
+                else:
+                    conns[next_id] = s
+                    answer = "%d %s" % (next_id, status)
+                    next_id += 1
+            else:
+                conns[next_id] = s
+                answer = str(next_id)
+                next_id += 1
+        elif cmd == "get":
+            status = ask(conns[int(args[0])], args[1] if len(args) > 1 else "/healthz")
+            answer = "closed" if status is None else status
+        elif cmd == "eof":
+            s = conns[int(args[0])]
+            s.settimeout(float(args[1]))
+            answer = "eof" if wait_eof(s) else "open"
+            s.settimeout(20)
+        elif cmd == "close":
+            conns.pop(int(args[0])).close()
+            answer = "ok"
+        else:
+            answer = "unknown command %s" % cmd
+        print(answer, flush=True)
+    return 0
+
+
 def main(argv):
     mode, port = argv[1], argv[2]
     if mode == "download":
         return download(port, argv[3], argv[4], float(argv[5]))
+    if mode == "pool":
+        return pool(port)
     s = connect(port)
     if mode == "idle":
         s.sendall(request("/"))
