@@ -64,6 +64,8 @@ static const struct opt config_opts[] = {
 	{ "listen", 0, OPT_ADDRESS, F(listen), 0, 0, "ADDR:PORT", "HTTP address", NULL },
 	{ "root", 0, OPT_STRING, F(root), 0, 0, "DIR", "serve files from DIR",
 	  "built-in page" },
+	{ "file-cache-max", 0, OPT_BYTES, F(file_cache_max), 0, 16 * 1024 * 1024, "BYTES",
+	  "small-file cache size, 0 = off, up to 16M", NULL },
 	{ "threads", 0, OPT_COUNT, F(engine.threads), 1, 256, "N", "worker threads, 1-256",
 	  "one per CPU" },
 	{ "config", 0, OPT_COMMAND, F(config_file), 0, 0, "FILE", "JSON config file",
@@ -133,6 +135,7 @@ void config_init(struct config *c)
 	memset(c, 0, sizeof *c);
 	serviced_options_init(&c->engine);
 	c->control_mode = 0600;
+	c->file_cache_max = 16 * 1024 * 1024; /* static.h's STATIC_CACHE_DEFAULT, the most */
 }
 
 void config_free(struct config *c)
@@ -798,7 +801,9 @@ static void opt_default(const struct config *d, const struct opt *o, char *buf, 
 		return;
 	case OPT_BYTES:
 		n = *(const size_t *)field;
-		if (n % 1024 == 0)
+		if (n != 0 && n % (1024 * 1024) == 0)
+			snprintf(buf, size, "%zuM", n / (1024 * 1024));
+		else if (n != 0 && n % 1024 == 0)
 			snprintf(buf, size, "%zuk", n / 1024);
 		else
 			snprintf(buf, size, "%zu", n);

@@ -15,6 +15,7 @@ struct config {
 	struct serviced_options engine; /* listen, threads, durations, signals, limits */
 	char *listen;                   /* owned copy behind engine.listen */
 	char *root;                     /* static files; NULL = built-in page */
+	size_t file_cache_max;          /* --file-cache-max: small-file cache bytes; 0 = off */
 	char *config_file;              /* --config */
 	char *control;                  /* --control; NULL = the default path */
 	unsigned control_mode;          /* --control-mode, default 0600 */

@@ -171,6 +171,7 @@ static void daemon_restart_only(const struct config *running, const struct confi
 		{ "threads", running->engine.threads, fresh->engine.threads },
 		{ "connection-memory", running->engine.connection_memory,
 		  fresh->engine.connection_memory },
+		{ "file-cache-max", running->file_cache_max, fresh->file_cache_max },
 		{ "control-mode", running->control_mode, fresh->control_mode },
 	};
 	char a[32], b[32];
@@ -279,7 +280,8 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 		return SERVICED_EXIT_USAGE;
 	}
 	atomic_init(&d.access_log, cfg->access_log);
-	if (cfg->root && static_open(&d.root, cfg->root, errbuf, sizeof errbuf) < 0) {
+	if (cfg->root &&
+	    static_open(&d.root, cfg->root, cfg->file_cache_max, errbuf, sizeof errbuf) < 0) {
 		log_msg(LOG_ERR, "%s", errbuf);
 		return SERVICED_EXIT_FAILURE;
 	}

@@ -2,7 +2,7 @@
  * static: serves files below a root directory (GET and HEAD), safely. No request path may
  * leave the root: ".." segments (percent-encoded too: %2e%2e, ..%2f), backslashes, NUL
  * bytes and symlinks that point outside are refused. Files are sent from their descriptor
- * (zero copy).
+ * (zero copy); small ones from a cache that inotify keeps exact.
  */
 #ifndef SERVICED_STATIC_H
 #define SERVICED_STATIC_H
@@ -12,17 +12,24 @@
 
 struct static_root;
 
-/* Opens the root directory, which must be a readable directory. Returns 0 or -errno, with
- * err holding the reason ("root /x: No such file or directory"). */
-int static_open(struct static_root **out, const char *dir, char *err, size_t errsize);
+/* The most file bytes the small-file cache holds: 256 files of at most 64 KiB. */
+#define STATIC_CACHE_DEFAULT ((size_t)16 * 1024 * 1024)
+
+/* Opens the root directory, which must be a readable directory, with a cache of small files
+ * holding at most cache_bytes (capped at STATIC_CACHE_DEFAULT; 0 turns it off). Returns 0
+ * or -errno, with err holding the reason ("root /x: No such file or directory"). */
+int static_open(struct static_root **out, const char *dir, size_t cache_bytes, char *err,
+		size_t errsize);
 /* Accepts NULL. */
 void static_close(struct static_root *r);
 
 /* Answers one request for url (as the access handler got it; see the note in static.c on
- * decoding) on the handler's second call; methods other than GET and HEAD get 405. Queues a response (200, 301, 304,
- * 400, 403, 404, 405, 414, 500), stores its status in *status_out (for the access log)
- * and returns MHD_queue_response's result. Thread-safe: r is
- * only read after static_open. */
+ * decoding) on the handler's second call; methods other than GET and HEAD get 405. Queues a
+ * response (200, 301, 304, 400, 403, 404, 405, 414, 500), stores its status in *status_out
+ * (for the access log) and returns MHD_queue_response's result. Thread-safe: the cache has
+ * its own lock, and the rest of r is only read after static_open. A request that begins
+ * after a change to a file returned (write, rename, unlink, chmod) is answered as the file
+ * is now, cached or not (see static.c for what inotify cannot see). */
 enum MHD_Result static_serve(struct static_root *r, struct MHD_Connection *c, const char *url,
 			     const char *method, unsigned *status_out);
 

@@ -50,6 +50,7 @@ static const char *field(const struct config *c, const char *name, char *buf, si
 		{ "max-connections-per-ip", e->per_ip_connection_limit },
 		{ "connection-timeout", e->connection_timeout_s },
 		{ "connection-memory", e->connection_memory },
+		{ "file-cache-max", c->file_cache_max },
 		{ "control-mode", c->control_mode },
 		{ "verbose", (uint64_t)c->verbose },
 		{ "access-log", c->access_log },
@@ -104,6 +105,7 @@ static const struct {
 	{ { NULL }, "max-connections", "1024" },
 	{ { NULL }, "verbose", "0" },
 	{ { NULL }, "root", "(null)" },
+	{ { NULL }, "file-cache-max", "16777216" },
 	{ { "--listen", "127.0.0.1:9000" }, "listen", "127.0.0.1:9000" },
 	{ { "--listen=0.0.0.0:0" }, "listen", "0.0.0.0:0" },
 	{ { "--listen", "[::1]:8080" }, "listen", "[::1]:8080" },
@@ -143,6 +145,11 @@ static const struct {
 	{ { "--connection-memory", "1M" }, "connection-memory", "1048576" },
 	{ { "--connection-memory", "16M" }, "connection-memory", "16777216" },
 	{ { "--connection-memory", "4096" }, "connection-memory", "4096" },
+	{ { "--file-cache-max", "0" }, "file-cache-max", "0" },
+	{ { "--file-cache-max", "64k" }, "file-cache-max", "65536" },
+	{ { "--file-cache-max", "1M" }, "file-cache-max", "1048576" },
+	{ { "--file-cache-max", "16M" }, "file-cache-max", "16777216" },
+	{ { "--file-cache-max=100" }, "file-cache-max", "100" },
 	{ { "--access-log" }, "access-log", "1" },
 	{ { "-v" }, "verbose", "1" },
 	{ { "-vv", "--verbose" }, "verbose", "3" },
@@ -197,6 +204,11 @@ static const struct {
 	{ { "--signals", "sig" }, "unknown signal 'sig'" },
 	{ { "--signals", "int", "--no-ctrlc" }, "option --no-ctrlc: no shutdown signal is left" },
 	{ { "--control-mode", "0888" }, "option --control-mode: invalid mode '0888'" },
+	{ { "--file-cache-max", "17M" },
+	  "option --file-cache-max: 17M is out of range (0-16777216)" },
+	{ { "--file-cache-max", "off" }, "option --file-cache-max: invalid size 'off'" },
+	{ { "--file-cache-max", "-1" }, "option --file-cache-max: invalid size '-1'" },
+	{ { "--file-cache-max" }, "option --file-cache-max requires a value" },
 	{ { "--control-mode", "1777" }, "invalid mode '1777'" },
 	{ { "--control-mode", "" }, "invalid mode ''" },
 	{ { "--control-mode", "rw" }, "invalid mode 'rw'" },
@@ -262,6 +274,8 @@ static const struct {
 	{ "{\"connection-timeout\": 30000}", "connection-timeout", "30" },
 	{ "{\"connection-memory\": \"64k\"}", "connection-memory", "65536" },
 	{ "{\"connection-memory\": 8192}", "connection-memory", "8192" },
+	{ "{\"file-cache-max\": 0}", "file-cache-max", "0" },
+	{ "{\"file-cache-max\": \"4M\"}", "file-cache-max", "4194304" },
 	{ "{\"access-log\": true}", "access-log", "1" },
 	{ "{\"access-log\": false}", "access-log", "0" },
 	{ "{\"verbose\": 2}", "verbose", "2" },
@@ -314,6 +328,9 @@ static const struct {
 	{ "{\"connection-memory\": 100}", "key 'connection-memory': 100 is out of range" },
 	{ "{\"connection-memory\": \"1G\"}", "key 'connection-memory': invalid size '1G'" },
 	{ "{\"connection-memory\": true}", "key 'connection-memory': expected a size" },
+	{ "{\"file-cache-max\": false}", "key 'file-cache-max': expected a size" },
+	{ "{\"file-cache-max\": 16777217}", "key 'file-cache-max': 16777217 is out of range" },
+	{ "{\"file-cache-max\": -1}", "key 'file-cache-max': -1 is out of range" },
 	{ "{\"verbose\": 4}", "key 'verbose': 4 is out of range (0-3)" },
 	{ "{\"verbose\": -1}", "key 'verbose': -1 is out of range" },
 	{ "{\"verbose\": \"2\"}", "key 'verbose': expected a verbosity" },
@@ -630,6 +647,7 @@ START_TEST(usage_lists_every_option)
 		"--admin-listen ADDR:PORT", "--admin-token-file FILE", "--max-connections N",
 		"--max-connections-per-ip N", "--connection-timeout D", "--connection-memory BYTES",
 		"--access-log", "-v, --verbose", "-V, --version", "-h, --help",
+		"--file-cache-max BYTES",
 	};
 	const char *u = config_usage(), *line;
 	size_t i;
@@ -643,6 +661,9 @@ START_TEST(usage_lists_every_option)
 	ck_assert_ptr_nonnull(strstr(u, "(127.0.0.1:8080)"));
 	ck_assert_ptr_nonnull(strstr(u, "(term,int)"));
 	ck_assert_ptr_nonnull(strstr(u, "(0600)"));
+	line = strstr(u, "--file-cache-max BYTES");
+	ck_assert_ptr_nonnull(line);
+	ck_assert_msg(strstr(line, "(16M)") < strchr(line, '\n'), "file-cache-max default");
 	ck_assert_ptr_nonnull(strstr(u, "(16k)"));
 	ck_assert_ptr_eq(u, config_usage());
 }

@@ -4,6 +4,7 @@
 # way out of the root we know of (dot segments, encoded dots, slashes and backslashes, NUL,
 # symlinks). The fixture tree is built under $T at run time.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/static-lib.sh"
 
 command -v curl >/dev/null || skip "curl not found"
 
@@ -42,36 +43,6 @@ ln -s "$R/a.txt" "$R/in-abs"                 # absolute, names a file inside
 touch -d '2020-01-01 00:00:00 UTC' "$R/a.txt"
 
 svc_start --root "$R"
-
-# fetch NAME PATH [CURL ARGS...]: one request; headers in $T/NAME.h, body in $T/NAME.b;
-# prints the status code. Paths go out exactly as written (--path-as-is).
-fetch() {
-	local name=$1 path=$2
-	shift 2
-	curl -sS --path-as-is --max-time 10 -D "$T/$name.h" -o "$T/$name.b" -w '%{http_code}' \
-		"$@" "$SVC_URL$path"
-}
-
-# hdr NAME HEADER: the value of HEADER in response NAME (case-insensitive, CR stripped).
-hdr() {
-	tr -d '\r' <"$T/$1.h" | sed -n "s/^$2: //Ip" | head -n 1
-}
-
-# expect_file PATH FILE: GET PATH answers 200 with exactly FILE's bytes.
-expect_file() {
-	expect_eq "GET $1" 200 "$(fetch get "$1")"
-	cmp -s "$T/get.b" "$2" || fail "GET $1: body differs from $2"
-}
-
-# expect_code CODES PATH [CURL ARGS...]: the answer is one of CODES ("400" or "400|404"),
-# and it carries nothing from outside the root.
-expect_code() {
-	local codes=$1 path=$2 c
-	shift 2
-	c=$(fetch code "$path" "$@")
-	[[ "|$codes|" == *"|$c|"* ]] || fail "GET $path: expected $codes, got $c"
-	! grep -q -e secret -e root: "$T/code.b" || fail "GET $path: body holds an outside file"
-}
 
 # Content, byte for byte.
 expect_file /a.txt "$R/a.txt"

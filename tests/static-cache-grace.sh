@@ -1,0 +1,73 @@
+#!/bin/bash
+# tests/static-cache-grace.sh: a file answered from the cache during grace still carries
+# "Connection: close". The cached response is shared by every request, so the engine must
+# not (and does not) add the header to it; it marks the request instead, and libmicrohttpd
+# builds each reply from that.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/static-lib.sh"
+
+command -v curl >/dev/null || skip "curl not found"
+command -v python3 >/dev/null || skip "python3 not found"
+
+R=$T/root
+mkdir -p "$R"
+printf 'cached\n' >"$R/index.html"
+
+svc_start --root "$R" --grace 30s
+expect_body / 'cached'
+expect_body / 'cached'
+# The mapping's change is invisible to the cache: an answer of "cached" below comes from it.
+mm_open "$R/index.html"
+mm poke 0 C
+
+# A client that connected before the shutdown and sends its request during grace (as in
+# shutdown-fresh.sh), printing the Connection header and the body it got.
+cat >"$T/late.py" <<'EOF'
+import os, socket, sys, time
+port, ready, go = sys.argv[1:4]
+s = socket.create_connection(("127.0.0.1", int(port)), timeout=20)
+open(ready, "w").write("connected\n")
+deadline = time.monotonic() + 20
+while not os.path.exists(go):
+    if time.monotonic() > deadline:
+        sys.exit(1)
+    time.sleep(0.01)
+s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+buf = b""
+while b"\r\n\r\n" not in buf:
+    chunk = s.recv(65536)
+    if not chunk:
+        sys.exit("closed before the headers")
+    buf += chunk
+head, body = buf.split(b"\r\n\r\n", 1)
+headers = {}
+for line in head.split(b"\r\n")[1:]:
+    k, _, v = line.decode().partition(":")
+    headers[k.strip().lower()] = v.strip()
+while len(body) < int(headers["content-length"]):
+    chunk = s.recv(65536)
+    if not chunk:
+        sys.exit("closed mid-body")
+    body += chunk
+print("connection: %s" % headers.get("connection", "(none)"))
+print("body: %s" % body.decode().strip())
+print("closed" if s.recv(1) == b"" else "open")
+EOF
+python3 "$T/late.py" "$SVC_PORT" "$T/connected" "$T/go" >"$T/late.out" 2>&1 &
+client=$!
+TEST_PIDS+=($client)
+wait_until "the client to connect" test -s "$T/connected"
+wait_until "the connection to be registered" sh -c "'$SERVICECTL' -s '$SVC_CONTROL' --json status | grep -q '\"connections_open\":1'"
+kill -TERM "$SVC_PID"
+wait_log 'running -> grace'
+touch "$T/go"
+rc=0
+wait "$client" || rc=$?
+expect_eq "client exit status" 0 "$rc"
+expect_eq "client saw" "connection: close
+body: cached
+closed" "$(cat "$T/late.out")"
+wait_exit "$SVC_PID"
+expect_eq "daemon exit status" 0 "$EXIT_STATUS"
+mm_end
+pass
