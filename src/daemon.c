@@ -19,6 +19,9 @@
 #include "log.h"
 #include "static.h"
 
+/* A file cache unused this long drops its entries and watches. */
+#define DAEMON_CACHE_IDLE_MS 10000
+
 struct daemon {
 	serviced *engine;
 	struct static_root *root;
@@ -247,6 +250,25 @@ static int daemon_reload(void *cls, serviced *s, char *err, size_t errsize)
 	return 0;
 }
 
+/* The file cache's part in a shutdown: it stops when the drain begins (grace), so that its
+ * inotify watches are gone well before the exit (see static_cache_stop). */
+static void daemon_on_state(void *cls, serviced *s, enum serviced_state from,
+			    enum serviced_state to)
+{
+	struct daemon *d = cls;
+
+	(void)s;
+	if (to == SERVICED_STATE_GRACE && from != to)
+		static_cache_stop(d->root);
+}
+
+static void daemon_tick(void *cls)
+{
+	struct daemon *d = cls;
+
+	static_cache_idle(d->root);
+}
+
 static int daemon_control(struct daemon *d, struct serviced_error *err)
 {
 	struct serviced_control_options o;
@@ -316,6 +338,12 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 	}
 	serviced_set_logger(d.engine, log_engine, NULL);
 	serviced_set_reload(d.engine, daemon_reload, &d);
+	if (d.root && (serviced_add_state_observer(d.engine, daemon_on_state, &d) < 0 ||
+		       serviced_add_tick(d.engine, DAEMON_CACHE_IDLE_MS, daemon_tick, &d) < 0)) {
+		log_msg(LOG_ERR, "out of memory");
+		status = SERVICED_EXIT_FAILURE;
+		goto out;
+	}
 	if (serviced_start(d.engine, &err) < 0 || daemon_control(&d, &err) < 0) {
 		log_msg(LOG_ERR, "%s", err.message);
 		status = SERVICED_EXIT_FAILURE;

@@ -148,10 +148,13 @@ struct static_cache {
 	size_t budget;               /* file bytes allowed in all; 0 = no cache */
 	pthread_mutex_t watch_lock;  /* taken by fills only, before lock */
 	int watch_top;               /* the highest watch descriptor (under watch_lock) */
+	int watch_low;               /* the lowest that may still be live (under watch_lock) */
+	bool stopped;                /* no more fills: shutting down (under watch_lock) */
 	pthread_mutex_t lock;        /* guards what follows */
 	int inotify;                 /* -1 until the first fill; replaced under both locks */
 	uint64_t generation;         /* bumped by every emptying */
 	size_t bytes;                /* file bytes held */
+	bool used;                   /* a lookup or fill since the last static_cache_idle() */
 	unsigned entries;
 	struct static_cached slot[STATIC_CACHE_SLOTS];
 };
@@ -485,6 +488,7 @@ int static_open(struct static_root **out, const char *dir, size_t cache_bytes, c
 	static_cache_lock_init(&r->cache.lock);
 	pthread_mutex_init(&r->cache.watch_lock, NULL);
 	r->cache.inotify = -1;
+	r->cache.watch_low = 1;
 	r->cache.budget = cache_bytes < STATIC_CACHE_BYTES_MAX ? cache_bytes :
 								 STATIC_CACHE_BYTES_MAX;
 	/* O_RDONLY rather than O_PATH, so that an unreadable root fails here, at start. */
@@ -752,6 +756,7 @@ static bool static_cache_serve(struct static_root *r, struct MHD_Connection *c,
 	time_t mtime = 0;
 
 	pthread_mutex_lock(&k->lock);
+	k->used = true;
 	e = static_cache_find(k, path);
 	hit = e != NULL;
 	if (hit && static_not_modified(c, e->mtime)) {
@@ -934,9 +939,57 @@ static int static_cache_instance(struct static_cache *k)
 	static_cache_flush(k);
 	pthread_mutex_unlock(&k->lock);
 	k->watch_top = 0;
+	k->watch_low = 1;
 	if (old >= 0)
 		close(old);
 	return 0;
+}
+
+/* Empties the cache and removes every watch, keeping the instance. The kernel frees a
+ * removed watch after an SRCU grace period (about 15 ms here), in the background; closing an
+ * instance that still has watches waits for that period instead, and at exit the process
+ * closes it before its parent can see it gone. Removing the watches ahead of the exit keeps
+ * that wait off the shutdown. Each removal queues an IN_IGNORED event, which the next fill
+ * drains before it notes the generation. Called with watch_lock held. */
+static void static_cache_release(struct static_cache *k)
+{
+	int wd;
+
+	pthread_mutex_lock(&k->lock);
+	static_cache_flush(k);
+	k->used = false;
+	pthread_mutex_unlock(&k->lock);
+	for (wd = k->watch_low; k->inotify >= 0 && wd <= k->watch_top; wd++)
+		inotify_rm_watch(k->inotify, wd);
+	k->watch_low = k->watch_top + 1;
+}
+
+void static_cache_stop(struct static_root *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->cache.watch_lock);
+	r->cache.stopped = true;
+	static_cache_release(&r->cache);
+	pthread_mutex_unlock(&r->cache.watch_lock);
+}
+
+void static_cache_idle(struct static_root *r)
+{
+	struct static_cache *k;
+	bool used;
+
+	if (r == NULL)
+		return;
+	k = &r->cache;
+	pthread_mutex_lock(&k->watch_lock);
+	pthread_mutex_lock(&k->lock);
+	used = k->used;
+	k->used = false;
+	pthread_mutex_unlock(&k->lock);
+	if (!used && k->watch_top >= k->watch_low)
+		static_cache_release(k);
+	pthread_mutex_unlock(&k->watch_lock);
 }
 
 /*
@@ -969,7 +1022,7 @@ static int static_cache_fill(struct static_root *r, const char *path)
 		return rc;
 	STATIC_CACHE_HOOK(1);
 	pthread_mutex_lock(&k->watch_lock);
-	rc = static_cache_instance(k);
+	rc = k->stopped ? -ECANCELED : static_cache_instance(k);
 	if (rc == 0)
 		rc = static_cache_watch(k, r->fd);
 	for (i = 0; rc == 0 && i < first.n; i++)
@@ -1035,6 +1088,7 @@ static int static_cache_fill(struct static_root *r, const char *path)
 		*slot = e;
 		k->bytes = k->bytes - old.size + e.size;
 		k->entries += old.path == NULL;
+		k->used = true;
 		e = (struct static_cached){ 0 };
 		rc = 0;
 	}

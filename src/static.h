@@ -33,6 +33,15 @@ void static_close(struct static_root *r);
 enum MHD_Result static_serve(struct static_root *r, struct MHD_Connection *c, const char *url,
 			     const char *method, unsigned *status_out);
 
+/* Shutting down: empties the cache, removes its watches and makes no more entries (files
+ * are then served uncached). Call when the drain begins: the kernel frees removed watches in
+ * the background, while an exit with watches still set waits for it (milliseconds). Accepts
+ * NULL. */
+void static_cache_stop(struct static_root *r);
+/* Called now and then (every few seconds): when nothing used the cache since the last call,
+ * empties it and removes its watches, so that an idle daemon holds none. Accepts NULL. */
+void static_cache_idle(struct static_root *r);
+
 /* The Content-Type for a file name, by extension ("application/octet-stream" if unknown). */
 const char *static_mime_type(const char *name);
 

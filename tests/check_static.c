@@ -592,6 +592,34 @@ START_TEST(test_cache_watch_bound)
 }
 END_TEST
 
+/* An idle cache lets go of its entries and watches, and fills again as before; a stopped
+ * one (shutting down) makes no more entries. */
+START_TEST(test_cache_idle_and_stop)
+{
+	char *b;
+
+	ck_assert_int_eq(static_cache_fill(croot, "g.txt"), 0);
+	static_cache_idle(croot); /* used since the last look: kept */
+	ck_assert_uint_eq(croot->cache.entries, 1);
+	static_cache_idle(croot); /* unused since: emptied, the watches removed */
+	ck_assert_uint_eq(croot->cache.entries, 0);
+	ck_assert_int_gt(croot->cache.watch_low, croot->cache.watch_top);
+	ck_assert_int_eq(static_cache_fill(croot, "g.txt"), 0);
+	b = cached("g.txt");
+	ck_assert_str_eq(b, "gee\n");
+	free(b);
+	/* The new watches see a change as the first ones did. */
+	rewrite_same("g.txt", "GEE\n");
+	ck_assert_ptr_null(cached("g.txt"));
+	ck_assert_int_eq(static_cache_fill(croot, "g.txt"), 0);
+	static_cache_stop(croot);
+	ck_assert_uint_eq(croot->cache.entries, 0);
+	ck_assert_int_gt(croot->cache.watch_low, croot->cache.watch_top);
+	ck_assert_int_eq(static_cache_fill(croot, "g.txt"), -ECANCELED);
+	ck_assert_ptr_null(cached("g.txt"));
+}
+END_TEST
+
 static Suite *static_suite(void)
 {
 	Suite *s = suite_create("static");
@@ -616,6 +644,7 @@ static Suite *static_suite(void)
 			    3 * (sizeof changes / sizeof changes[0]));
 	tcase_add_test(cache, test_cache_refusals);
 	tcase_add_test(cache, test_cache_watch_bound);
+	tcase_add_test(cache, test_cache_idle_and_stop);
 	suite_add_tcase(s, cache);
 	return s;
 }
