@@ -27,6 +27,7 @@ libsvcdaemon_la_SOURCES = \
 	src/config.c src/config.h \
 	src/log.c src/log.h \
 	src/static.c src/static.h \
+	src/filecache.c src/filecache.h \
 	src/daemon.c src/daemon.h
 
 sbin_PROGRAMS += serviced

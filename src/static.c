@@ -25,8 +25,8 @@
  *   304  If-Modified-Since is not older than the file;
  *   500  anything else that kept a file from opening (out of descriptors, say).
  *
- * Small files are answered from a cache kept exact by inotify; see "The small-file cache"
- * below for how, and for what it cannot see.
+ * Small files are answered from a cache kept exact by inotify (filecache.c, which says how,
+ * and what it cannot see); this file asks it first and fills it on a miss.
  */
 #include "autoconfig.h"
 
@@ -35,11 +35,9 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -52,6 +50,7 @@
 #endif
 #endif
 
+#include "filecache.h"
 #include "static.h"
 
 /* The longest request path accepted, before and after decoding. */
@@ -82,90 +81,11 @@ static const struct {
 	[STATIC_500] = { MHD_HTTP_INTERNAL_SERVER_ERROR, "500 Internal Server Error\n" },
 };
 
-/*
- * The small-file cache. A regular file of at most STATIC_CACHE_FILE_MAX bytes, reached from
- * the root without any symlink, is answered from a response built once (its bytes,
- * Last-Modified, Content-Type) and shared by every request for it, until anything changes.
- *
- * Change is seen by inotify, not by looking at the file: before an entry is made, one
- * inotify instance gets a watch on the root, on every directory on the file's path and on
- * the file itself. Any event from any of them (a write, truncate, chmod, rename, create,
- * unlink, a directory moved or removed) or a queue overflow empties the whole cache. The
- * kernel queues an inotify event inside the changing system call, before it returns; every
- * request that could be answered from the cache first reads the instance (non-blocking)
- * under the cache lock. So a request that begins after a write(), rename(), unlink() or
- * chmod() has returned never gets the file as it was before: it finds the event, empties
- * the cache and takes the uncached path. The read and the emptying share the lock so that
- * no request can find the queue drained by another whose emptying has not happened yet.
- *
- * The instance outlives an emptying: closing one, or watching an inode whose last watch
- * was just dropped, waits for the kernel's mark reaper (milliseconds here), which must not
- * stall requests. Instead its watches stay, and only fills (under watch_lock, which
- * requests never take) add watches or replace the instance.
- *
- * What inotify does not report, the cache cannot see: changes made through a shared
- * writable mmap, by another host on a network file system (NFS, SMB), inside FUSE, or a
- * file system mounted over a directory below the root. For those, --file-cache-max 0 turns
- * the cache off.
- *
- * An entry is made on a miss, and must not race with a change (static_cache_fill): the
- * watches are added first and the cache's generation noted (every emptying bumps it); then
- * the path is walked again and must reach the same directories and file, the file is
- * reopened (so permissions are checked as now) and read, and it is inserted only if the
- * generation has not moved meanwhile. A change before the watches existed is in what the
- * second walk and the read see; a change after them is an event.
- *
- * Bounds: STATIC_CACHE_SLOTS entries (direct-mapped by a hash of the path, so a colliding
- * file replaces the one before), file bytes in all at most the configured budget (default
- * and maximum 256 x 64 KiB = 16 MiB), STATIC_CACHE_WATCH_MAX watch descriptors per
- * instance: past that the cache is emptied and the instance made anew, which drops the
- * watches of files no longer cached.
- */
-#define STATIC_CACHE_SLOTS 256
-#define STATIC_CACHE_FILE_MAX ((size_t)64 * 1024)
-#define STATIC_CACHE_WATCH_MAX 1024
-#define STATIC_CACHE_BYTES_MAX (STATIC_CACHE_SLOTS * STATIC_CACHE_FILE_MAX)
-#define STATIC_CACHE_DEPTH 16 /* path components of a cached file, itself included */
-#define STATIC_CACHE_DRAIN_READS 16 /* reads of the queue per drain; the rest wait */
-#define STATIC_CACHE_EVENTS                                                              \
-	(IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | \
-	 IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF)
-
-/* Tests hook in between the steps of filling an entry, to change files there. */
-#ifndef STATIC_CACHE_HOOK
-#define STATIC_CACHE_HOOK(step) ((void)0)
-#endif
-
-struct static_cached {
-	char *path;                /* the clean path of the file; NULL when the slot is free */
-	struct MHD_Response *resp; /* holds one reference; queued as it is */
-	const char *bytes;         /* the body, owned by resp */
-	size_t size;
-	time_t mtime;              /* for If-Modified-Since */
-};
-
-struct static_cache {
-	size_t budget;               /* file bytes allowed in all; 0 = no cache */
-	pthread_mutex_t watch_lock;  /* taken by fills only, before lock */
-	int watch_top;               /* the highest watch descriptor (under watch_lock) */
-	int watch_low;               /* the lowest that may still be live (under watch_lock) */
-	bool stopped;                /* no more fills: shutting down (under watch_lock) */
-	pthread_mutex_t lock;        /* guards what follows */
-	int inotify;                 /* -1 until the first fill; replaced under both locks */
-	uint64_t generation;         /* bumped by every emptying */
-	size_t bytes;                /* file bytes held */
-	bool used;                   /* a lookup or fill since the last static_cache_idle() */
-	unsigned entries;
-	struct static_cached slot[STATIC_CACHE_SLOTS];
-};
-
-static void static_cache_flush(struct static_cache *k);
-
 struct static_root {
 	int fd;       /* the root directory, O_RDONLY|O_DIRECTORY */
 	bool beneath; /* openat2(RESOLVE_BENEATH) works on this kernel */
 	struct MHD_Response *reply[STATIC_REPLY_COUNT_];
-	struct static_cache cache;
+	struct filecache *cache; /* the small-file cache; NULL when it is off */
 };
 
 static const struct {
@@ -229,6 +149,21 @@ static void static_format_date(time_t t, char *buf, size_t size)
 	snprintf(buf, size, "%s, %02d %s %04d %02d:%02d:%02d GMT", static_days[tm.tm_wday % 7],
 		 tm.tm_mday, static_months[tm.tm_mon % 12], (tm.tm_year + 1900) % 10000,
 		 tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* Adds the headers a file's 200 carries besides its body: Last-Modified and Content-Type.
+ * The cache builds its answers with it too (filecache_headers_fn), so that a cached answer
+ * and one sent from the descriptor are alike. */
+static int static_file_headers(struct MHD_Response *resp, const char *name, time_t mtime)
+{
+	char date[64];
+
+	static_format_date(mtime, date, sizeof date);
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, date) != MHD_YES ||
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, static_mime_type(name)) !=
+		    MHD_YES)
+		return -ENOMEM;
+	return 0;
 }
 
 /* Reads n digits at s; -1 if any is not a digit. */
@@ -454,24 +389,6 @@ static bool static_probe_openat2(int root)
 	return false;
 }
 
-/* Every worker takes the cache lock once per request, for a few hundred nanoseconds (one
- * read() that finds nothing): a short spin before sleeping beats a futex round trip here.
- * Profiled with two workers under wrk, the plain mutex spent about 4% of the daemon's CPU
- * in futex calls, the adaptive one under 1%. */
-static void static_cache_lock_init(pthread_mutex_t *m)
-{
-#ifdef PTHREAD_MUTEX_ADAPTIVE_NP
-	pthread_mutexattr_t a;
-
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
-	pthread_mutex_init(m, &a);
-	pthread_mutexattr_destroy(&a);
-#else
-	pthread_mutex_init(m, NULL);
-#endif
-}
-
 int static_open(struct static_root **out, const char *dir, size_t cache_bytes, char *err,
 		size_t errsize)
 {
@@ -485,12 +402,6 @@ int static_open(struct static_root **out, const char *dir, size_t cache_bytes, c
 		goto fail;
 	}
 	r->fd = -1;
-	static_cache_lock_init(&r->cache.lock);
-	pthread_mutex_init(&r->cache.watch_lock, NULL);
-	r->cache.inotify = -1;
-	r->cache.watch_low = 1;
-	r->cache.budget = cache_bytes < STATIC_CACHE_BYTES_MAX ? cache_bytes :
-								 STATIC_CACHE_BYTES_MAX;
 	/* O_RDONLY rather than O_PATH, so that an unreadable root fails here, at start. */
 	r->fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (r->fd < 0) {
@@ -517,6 +428,11 @@ int static_open(struct static_root **out, const char *dir, size_t cache_bytes, c
 			goto fail;
 		}
 	}
+	if (cache_bytes > 0) {
+		rc = filecache_new(&r->cache, r->fd, cache_bytes, static_file_headers);
+		if (rc < 0)
+			goto fail;
+	}
 	*out = r;
 	return 0;
 fail:
@@ -534,11 +450,7 @@ void static_close(struct static_root *r)
 	for (i = 0; i < STATIC_REPLY_COUNT_; i++)
 		if (r->reply[i] != NULL)
 			MHD_destroy_response(r->reply[i]);
-	static_cache_flush(&r->cache);
-	if (r->cache.inotify >= 0)
-		close(r->cache.inotify);
-	pthread_mutex_destroy(&r->cache.lock);
-	pthread_mutex_destroy(&r->cache.watch_lock);
+	filecache_free(r->cache); /* before the root it watches closes */
 	if (r->fd >= 0)
 		close(r->fd);
 	free(r);
@@ -612,20 +524,19 @@ static enum MHD_Result static_redirect(struct MHD_Connection *c, const char *pat
 	return ret;
 }
 
-/* True when the request's If-Modified-Since says its copy is current. Per RFC 7232 it is
- * ignored next to If-None-Match (we send no ETags, so that one never matches) and when it
- * does not parse. */
-static bool static_not_modified(struct MHD_Connection *c, time_t mtime)
+/* The request's If-Modified-Since, parsed into *since when it counts; NULL when it does
+ * not. Per RFC 7232 it is ignored next to If-None-Match (we send no ETags, so that one never
+ * matches) and when it does not parse. A file no newer than it is answered 304. */
+static const time_t *static_if_modified_since(struct MHD_Connection *c, time_t *since)
 {
 	const char *ims =
 		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MODIFIED_SINCE);
-	time_t since;
 
 	/* Most requests carry neither header: one lookup settles them. */
 	if (ims == NULL ||
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH))
-		return false;
-	return static_parse_date(ims, &since) && mtime <= since;
+		return NULL;
+	return static_parse_date(ims, since) ? since : NULL;
 }
 
 /* Answers 304 for a file last modified at mtime. */
@@ -648,17 +559,17 @@ static enum MHD_Result static_send_not_modified(struct static_root *r, struct MH
 	return ret;
 }
 
-/* Sends an open regular file: 304 if the client's copy is current, else the file from its
- * descriptor (libmicrohttpd uses sendfile). Takes ownership of fd. */
+/* Sends an open regular file: 304 if the client's copy is current (since, from
+ * static_if_modified_since), else the file from its descriptor (libmicrohttpd uses
+ * sendfile). Takes ownership of fd. */
 static enum MHD_Result static_send_file(struct static_root *r, struct MHD_Connection *c,
 					const char *name, int fd, const struct stat *st,
-					unsigned *status_out)
+					const time_t *since, unsigned *status_out)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
-	char date[64];
 
-	if (static_not_modified(c, st->st_mtime)) {
+	if (since != NULL && st->st_mtime <= *since) {
 		close(fd);
 		return static_send_not_modified(r, c, st->st_mtime, status_out);
 	}
@@ -667,10 +578,7 @@ static enum MHD_Result static_send_file(struct static_root *r, struct MHD_Connec
 		close(fd);
 		return static_reply(r, c, status_out, STATIC_500);
 	}
-	static_format_date(st->st_mtime, date, sizeof date);
-	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, date) != MHD_YES ||
-	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, static_mime_type(name)) !=
-		    MHD_YES) {
+	if (static_file_headers(resp, name, st->st_mtime) < 0) {
 		MHD_destroy_response(resp);
 		return static_reply(r, c, status_out, STATIC_500);
 	}
@@ -680,436 +588,45 @@ static enum MHD_Result static_send_file(struct static_root *r, struct MHD_Connec
 	return ret;
 }
 
-static unsigned static_cache_slot(const char *path)
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
-
-	for (; *path != '\0'; path++)
-		h = (h ^ (unsigned char)*path) * 16777619u;
-	return h % STATIC_CACHE_SLOTS;
-}
-
-/* Empties the cache: every entry goes (requests that queued one keep it alive until they
- * are done), and the generation moves, so that no fill begun before can insert. The
- * watches stay. Called with the lock held. */
-static void static_cache_flush(struct static_cache *k)
-{
-	unsigned i;
-
-	for (i = 0; i < STATIC_CACHE_SLOTS; i++) {
-		struct static_cached *e = &k->slot[i];
-
-		if (e->path == NULL)
-			continue;
-		MHD_destroy_response(e->resp);
-		free(e->path);
-		*e = (struct static_cached){ 0 };
-	}
-	k->bytes = 0;
-	k->entries = 0;
-	k->generation++;
-}
-
-/* Takes what the inotify queue holds: any event, an overflow or an error empties the cache.
- * Which file changed is not looked at, since any change empties everything. The queue is
- * read until it is empty, so that old events do not empty the cache again later; a writer
- * faster than that leaves some for the next drain, which empties again. Called with the
- * lock held. */
-static void static_cache_drain(struct static_cache *k)
-{
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	bool changed = false;
-	int i;
-
-	if (k->inotify < 0)
-		return;
-	for (i = 0; i < STATIC_CACHE_DRAIN_READS; i++) {
-		if (read(k->inotify, buf, sizeof buf) < 0 && errno == EAGAIN)
-			break;
-		changed = true;
-	}
-	if (changed)
-		static_cache_flush(k);
-}
-
-/* The entry for path, after taking the pending events; NULL if there is none. With no
- * entries there is nothing an event could make stale: the read waits for the next fill,
- * which drains before it inserts. Called with the lock held. */
-static const struct static_cached *static_cache_find(struct static_cache *k, const char *path)
-{
-	const struct static_cached *e = &k->slot[static_cache_slot(path)];
-
-	if (k->entries == 0)
-		return NULL;
-	static_cache_drain(k);
-	return e->path != NULL && strcmp(e->path, path) == 0 ? e : NULL;
-}
-
 /* Answers from the cache if path (the clean path of the file the request names) is there;
  * false when the caller must take the uncached path. */
-static bool static_cache_serve(struct static_root *r, struct MHD_Connection *c,
-			       const char *path, unsigned *status_out, enum MHD_Result *ret)
+static bool static_serve_cached(struct static_root *r, struct MHD_Connection *c,
+				const char *path, const time_t *since, unsigned *status_out,
+				enum MHD_Result *ret)
 {
-	struct static_cache *k = &r->cache;
-	const struct static_cached *e;
-	bool hit, not_modified = false;
-	time_t mtime = 0;
+	time_t mtime;
 
-	pthread_mutex_lock(&k->lock);
-	k->used = true;
-	e = static_cache_find(k, path);
-	hit = e != NULL;
-	if (hit && static_not_modified(c, e->mtime)) {
-		not_modified = true;
-		mtime = e->mtime;
-	} else if (hit) {
-		/* Queued under the lock, so that an emptying cannot free it meanwhile; once
-		 * queued, libmicrohttpd holds a reference of its own. */
+	switch (filecache_serve(r->cache, c, path, since, &mtime, ret)) {
+	case FILECACHE_SENT:
 		*status_out = MHD_HTTP_OK;
-		*ret = MHD_queue_response(c, MHD_HTTP_OK, e->resp);
-	}
-	pthread_mutex_unlock(&k->lock);
-	if (not_modified)
+		return true;
+	case FILECACHE_CURRENT:
 		*ret = static_send_not_modified(r, c, mtime, status_out);
-	return hit;
-}
-
-/* The directories and the file that a clean path names, each opened O_PATH from the root
- * without following any symlink, with their identities. */
-struct static_chain {
-	int n;                      /* components opened; fd[n - 1] is the file */
-	int fd[STATIC_CACHE_DEPTH];
-	dev_t dev[STATIC_CACHE_DEPTH];
-	ino_t ino[STATIC_CACHE_DEPTH];
-};
-
-static void static_chain_close(struct static_chain *ch)
-{
-	while (ch->n > 0)
-		close(ch->fd[--ch->n]);
-}
-
-/* Opens the chain of path. Returns 0 when every component but the last is a directory and
- * the last a regular file of at most max bytes; else -errno (-ELOOP for a symlink), with
- * nothing left open. A path through a symlink is never cached: a watch on a link's
- * directory does not see changes where it leads. */
-static int static_chain_open(int root, const char *path, size_t max, struct static_chain *ch)
-{
-	char name[NAME_MAX + 1];
-	int rc = 0, fd;
-
-	ch->n = 0;
-	for (;;) {
-		const char *sep = strchr(path, '/');
-		size_t len = sep != NULL ? (size_t)(sep - path) : strlen(path);
-		struct stat st;
-
-		if (ch->n == STATIC_CACHE_DEPTH || len == 0 || len > NAME_MAX) {
-			rc = -ENAMETOOLONG;
-			break;
-		}
-		memcpy(name, path, len);
-		name[len] = '\0';
-		fd = openat(ch->n > 0 ? ch->fd[ch->n - 1] : root, name,
-			    O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			rc = -errno;
-			break;
-		}
-		ch->fd[ch->n++] = fd;
-		if (fstat(fd, &st) < 0) {
-			rc = -errno;
-			break;
-		}
-		ch->dev[ch->n - 1] = st.st_dev;
-		ch->ino[ch->n - 1] = st.st_ino;
-		if (S_ISLNK(st.st_mode)) {
-			rc = -ELOOP;
-			break;
-		}
-		if (sep == NULL) {
-			if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max)
-				rc = -EFBIG;
-			break;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			rc = -ENOTDIR;
-			break;
-		}
-		path = sep + 1;
-	}
-	if (rc < 0)
-		static_chain_close(ch);
-	return rc;
-}
-
-static bool static_chain_same(const struct static_chain *a, const struct static_chain *b)
-{
-	int i;
-
-	if (a->n != b->n)
+		return true;
+	case FILECACHE_MISS:
+	default:
 		return false;
-	for (i = 0; i < a->n; i++)
-		if (a->dev[i] != b->dev[i] || a->ino[i] != b->ino[i])
-			return false;
-	return true;
-}
-
-/* Watches what fd refers to. By its /proc/self/fd link, not by name: a name could lead
- * somewhere else by now. Called with watch_lock held. */
-static int static_cache_watch(struct static_cache *k, int fd)
-{
-	char link[32];
-	int wd;
-
-	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-	wd = inotify_add_watch(k->inotify, link, STATIC_CACHE_EVENTS);
-	if (wd < 0)
-		return -errno;
-	if (wd > k->watch_top)
-		k->watch_top = wd;
-	return 0;
-}
-
-/* Reads a whole small file: up to size bytes; fewer at its end. */
-static ssize_t static_read_all(int fd, char *buf, size_t size)
-{
-	size_t got = 0;
-
-	while (got < size) {
-		ssize_t n = pread(fd, buf + got, size - got, (off_t)got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		got += (size_t)n;
 	}
-	return (ssize_t)got;
-}
-
-static bool static_stat_same(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
-/* Builds the shared answer for a file's bytes (taking them) as the uncached path would
- * send it: Last-Modified and Content-Type. */
-static struct MHD_Response *static_cache_response(const char *path, char *bytes, size_t size,
-						  time_t mtime)
-{
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(size, bytes, MHD_RESPMEM_MUST_FREE);
-	char date[64];
-
-	if (resp == NULL) {
-		free(bytes);
-		return NULL;
-	}
-	static_format_date(mtime, date, sizeof date);
-	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, date) != MHD_YES ||
-	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, static_mime_type(path)) !=
-		    MHD_YES) {
-		MHD_destroy_response(resp);
-		return NULL;
-	}
-	return resp;
-}
-
-/* Makes sure there is an instance with room for a fill's watches: past the bound, a new
- * one replaces it (and the cache is emptied, its entries being watched by the old one).
- * The old one is closed with only watch_lock held: that close can take milliseconds.
- * Called with watch_lock held. */
-static int static_cache_instance(struct static_cache *k)
-{
-	int fd, old = -1;
-
-	if (k->inotify >= 0 && k->watch_top <= STATIC_CACHE_WATCH_MAX)
-		return 0;
-	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	pthread_mutex_lock(&k->lock);
-	old = k->inotify;
-	k->inotify = fd;
-	static_cache_flush(k);
-	pthread_mutex_unlock(&k->lock);
-	k->watch_top = 0;
-	k->watch_low = 1;
-	if (old >= 0)
-		close(old);
-	return 0;
-}
-
-/* Empties the cache and removes every watch, keeping the instance. The kernel frees a
- * removed watch after an SRCU grace period (about 15 ms here), in the background; closing an
- * instance that still has watches waits for that period instead, and at exit the process
- * closes it before its parent can see it gone. Removing the watches ahead of the exit keeps
- * that wait off the shutdown. Each removal queues an IN_IGNORED event, which the next fill
- * drains before it notes the generation. Called with watch_lock held. */
-static void static_cache_release(struct static_cache *k)
-{
-	int wd;
-
-	pthread_mutex_lock(&k->lock);
-	static_cache_flush(k);
-	k->used = false;
-	pthread_mutex_unlock(&k->lock);
-	for (wd = k->watch_low; k->inotify >= 0 && wd <= k->watch_top; wd++)
-		inotify_rm_watch(k->inotify, wd);
-	k->watch_low = k->watch_top + 1;
 }
 
 void static_cache_stop(struct static_root *r)
 {
-	if (r == NULL)
-		return;
-	pthread_mutex_lock(&r->cache.watch_lock);
-	r->cache.stopped = true;
-	static_cache_release(&r->cache);
-	pthread_mutex_unlock(&r->cache.watch_lock);
+	if (r != NULL)
+		filecache_stop(r->cache);
 }
 
 void static_cache_idle(struct static_root *r)
 {
-	struct static_cache *k;
-	bool used;
-
-	if (r == NULL)
-		return;
-	k = &r->cache;
-	pthread_mutex_lock(&k->watch_lock);
-	pthread_mutex_lock(&k->lock);
-	used = k->used;
-	k->used = false;
-	pthread_mutex_unlock(&k->lock);
-	if (!used && k->watch_top >= k->watch_low)
-		static_cache_release(k);
-	pthread_mutex_unlock(&k->watch_lock);
-}
-
-/*
- * Makes the cache entry for path, the clean path of a small regular file the uncached path
- * just found. Returns 0 once inserted, else -errno; a failure only leaves the file
- * uncached. The order is what makes it exact:
- *   1. open the chain (root, directories, file), refusing symlinks;
- *   2. add a watch on each (under watch_lock), then under the lock drain and note the
- *      generation. From here on any change to them is an event;
- *   3. open the chain again: it must reach the same directories and the same file, so that
- *      a rename or replacement made before the watches existed is seen; the file is
- *      reopened for reading, which checks its permissions as they are now;
- *   4. read it, and check that fstat() did not change across the read;
- *   5. under the lock: drain, and insert only if the generation has not moved: a change
- *      during 3 or 4 was an event.
- */
-static int static_cache_fill(struct static_root *r, const char *path)
-{
-	struct static_cache *k = &r->cache;
-	size_t max = k->budget < STATIC_CACHE_FILE_MAX ? k->budget : STATIC_CACHE_FILE_MAX;
-	struct static_chain first, again;
-	struct static_cached e = { 0 }, old = { 0 }, *slot;
-	struct stat before, after;
-	uint64_t generation;
-	char link[32], *bytes = NULL;
-	int fd = -1, i, rc;
-
-	rc = static_chain_open(r->fd, path, max, &first);
-	if (rc < 0)
-		return rc;
-	STATIC_CACHE_HOOK(1);
-	pthread_mutex_lock(&k->watch_lock);
-	rc = k->stopped ? -ECANCELED : static_cache_instance(k);
-	if (rc == 0)
-		rc = static_cache_watch(k, r->fd);
-	for (i = 0; rc == 0 && i < first.n; i++)
-		rc = static_cache_watch(k, first.fd[i]);
-	pthread_mutex_lock(&k->lock);
-	static_cache_drain(k);
-	generation = k->generation;
-	pthread_mutex_unlock(&k->lock);
-	pthread_mutex_unlock(&k->watch_lock);
-	if (rc < 0)
-		goto out;
-	STATIC_CACHE_HOOK(2);
-
-	rc = static_chain_open(r->fd, path, max, &again);
-	if (rc < 0)
-		goto out;
-	if (static_chain_same(&first, &again)) {
-		snprintf(link, sizeof link, "/proc/self/fd/%d", again.fd[again.n - 1]);
-		fd = open(link, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-		rc = fd < 0 ? -errno : 0;
-	} else {
-		rc = -ESTALE;
-	}
-	static_chain_close(&again);
-	if (rc < 0)
-		goto out;
-	if (fstat(fd, &before) < 0 || !S_ISREG(before.st_mode) || (uint64_t)before.st_size > max) {
-		rc = -ESTALE;
-		goto out;
-	}
-	e.size = (size_t)before.st_size;
-	e.mtime = before.st_mtime;
-	/* One byte more than the size, to see a file that grew. */
-	bytes = malloc(e.size + 1);
-	e.path = strdup(path);
-	if (bytes == NULL || e.path == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if (static_read_all(fd, bytes, e.size + 1) != (ssize_t)e.size || fstat(fd, &after) < 0 ||
-	    !static_stat_same(&before, &after)) {
-		rc = -ESTALE;
-		goto out;
-	}
-	STATIC_CACHE_HOOK(3);
-	e.bytes = bytes;
-	e.resp = static_cache_response(path, bytes, e.size, e.mtime);
-	bytes = NULL; /* the response owns it now, or freed it */
-	if (e.resp == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-
-	pthread_mutex_lock(&k->lock);
-	static_cache_drain(k);
-	slot = &k->slot[static_cache_slot(path)];
-	if (k->generation != generation) {
-		rc = -ESTALE;
-	} else if (k->bytes - slot->size + e.size > k->budget) {
-		rc = -ENOSPC; /* full: this file waits for the next emptying */
-	} else {
-		old = *slot;
-		*slot = e;
-		k->bytes = k->bytes - old.size + e.size;
-		k->entries += old.path == NULL;
-		k->used = true;
-		e = (struct static_cached){ 0 };
-		rc = 0;
-	}
-	pthread_mutex_unlock(&k->lock);
-out:
-	/* What did not go into the cache, and what an insert replaced. */
-	MHD_destroy_response(e.resp);
-	MHD_destroy_response(old.resp);
-	free(e.path);
-	free(old.path);
-	free(bytes);
-	if (fd >= 0)
-		close(fd);
-	static_chain_close(&first);
-	return rc;
+	if (r != NULL)
+		filecache_idle(r->cache);
 }
 
 enum MHD_Result static_serve(struct static_root *r, struct MHD_Connection *c, const char *url,
 			     const char *method, unsigned *status_out)
 {
 	char path[STATIC_PATH_MAX + sizeof "/" STATIC_INDEX];
+	const time_t *since;
+	time_t since_buf;
 	bool slash, index;
 	unsigned bad;
 	struct stat st;
@@ -1122,7 +639,10 @@ enum MHD_Result static_serve(struct static_root *r, struct MHD_Connection *c, co
 		return static_reply(r, c, status_out, bad == MHD_HTTP_URI_TOO_LONG ? STATIC_414 :
 					  bad == MHD_HTTP_NOT_FOUND   ? STATIC_404 :
 									STATIC_400);
-	if (r->cache.budget > 0) {
+	/* Looked up once, outside the cache's lock: a cached answer and an uncached one both
+	 * compare the file's time with it. */
+	since = static_if_modified_since(c, &since_buf);
+	if (r->cache != NULL) {
 		/* The file the request names: a path ending in "/" can only mean the index of a
 		 * directory, as below. */
 		char file[sizeof path];
@@ -1132,7 +652,7 @@ enum MHD_Result static_serve(struct static_root *r, struct MHD_Connection *c, co
 		memcpy(file, path, n + 1);
 		if (slash)
 			snprintf(file + n, sizeof file - n, "%s%s", n > 0 ? "/" : "", STATIC_INDEX);
-		if (static_cache_serve(r, c, file, status_out, &ret))
+		if (static_serve_cached(r, c, file, since, status_out, &ret))
 			return ret;
 	}
 
@@ -1166,7 +686,7 @@ enum MHD_Result static_serve(struct static_root *r, struct MHD_Connection *c, co
 		return static_reply(r, c, status_out, STATIC_403);
 	}
 	/* This request still goes out from its descriptor: the entry is for the next ones. */
-	if (r->cache.budget > 0 && (uint64_t)st.st_size <= STATIC_CACHE_FILE_MAX)
-		(void)static_cache_fill(r, path);
-	return static_send_file(r, c, path, fd, &st, status_out);
+	if (r->cache != NULL && (uint64_t)st.st_size <= FILECACHE_FILE_MAX)
+		(void)filecache_fill(r->cache, path);
+	return static_send_file(r, c, path, fd, &st, since, status_out);
 }

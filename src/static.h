@@ -29,7 +29,7 @@ void static_close(struct static_root *r);
  * (for the access log) and returns MHD_queue_response's result. Thread-safe: the cache has
  * its own lock, and the rest of r is only read after static_open. A request that begins
  * after a change to a file returned (write, rename, unlink, chmod) is answered as the file
- * is now, cached or not (see static.c for what inotify cannot see). */
+ * is now, cached or not (see filecache.c for what inotify cannot see). */
 enum MHD_Result static_serve(struct static_root *r, struct MHD_Connection *c, const char *url,
 			     const char *method, unsigned *status_out);
 
