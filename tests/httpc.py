@@ -6,8 +6,11 @@
   httpc.py inflight PORT PATH     one keep-alive request; print the Connection header, then
                                   "closed" if the server closed the connection after it
   httpc.py noread PORT PATH READY send one request and never read (until killed)
-  httpc.py fresh PORT READY GO     connect and say nothing; once the file GO exists, send one
-                                  request and print its status and Connection header
+  httpc.py fresh PORT READY GO [BODY]
+                                  connect and say nothing; once the file GO exists, send one
+                                  request and print its status and Connection header; with
+                                  BODY, write the body there and print "closed" once the
+                                  server closes the connection ("open" after 20 s)
   httpc.py download PORT PATH OUT RATE
                                   a slow download: RATE bytes/s into OUT with a small receive
                                   buffer, so the server cannot hand the whole body to the
@@ -36,8 +39,9 @@ def request(path):
     return ("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path).encode()
 
 
-def read_response(s):
-    """Reads one response with a Content-Length or chunked body; returns its headers."""
+def read_response(s, body=None):
+    """Reads one response with a Content-Length or chunked body; returns its headers, and
+    appends the body's bytes to the list BODY if one is given."""
     buf = b""
     while b"\r\n\r\n" not in buf:
         chunk = s.recv(65536)
@@ -56,12 +60,16 @@ def read_response(s):
             if not chunk:
                 raise SystemExit("connection closed mid-body")
             need -= len(chunk)
+            if body is not None:
+                rest += chunk
     elif headers.get("transfer-encoding", "").lower() == "chunked":
         while not rest.endswith(b"0\r\n\r\n"):
             chunk = s.recv(65536)
             if not chunk:
                 raise SystemExit("connection closed mid-chunked-body")
             rest += chunk
+    if body is not None:
+        body.append(rest)
     return headers
 
 
@@ -222,13 +230,16 @@ def main(argv):
                 return 1
             time.sleep(0.01)
         s.sendall(request("/"))
-        status_line = b""
+        body = []
         try:
-            headers = read_response(s)
+            headers = read_response(s, body)
         except SystemExit as e:
             print("no answer: %s" % e)
             return 1
         print("answered, connection: %s" % headers.get("connection", "(none)"))
+        if len(argv) > 5:  # BODY: the body into that file, and whether the server closed
+            open(argv[5], "wb").write(body[0])
+            print("closed" if wait_eof(s) else "open")
         return 0
     if mode == "noread":
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

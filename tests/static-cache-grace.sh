@@ -23,39 +23,9 @@ mm poke 0 C
 expect_body / 'cached'
 
 # A client that connected before the shutdown and sends its request during grace (as in
-# shutdown-fresh.sh), printing the Connection header and the body it got.
-cat >"$T/late.py" <<'EOF'
-import os, socket, sys, time
-port, ready, go = sys.argv[1:4]
-s = socket.create_connection(("127.0.0.1", int(port)), timeout=20)
-open(ready, "w").write("connected\n")
-deadline = time.monotonic() + 20
-while not os.path.exists(go):
-    if time.monotonic() > deadline:
-        sys.exit(1)
-    time.sleep(0.01)
-s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-buf = b""
-while b"\r\n\r\n" not in buf:
-    chunk = s.recv(65536)
-    if not chunk:
-        sys.exit("closed before the headers")
-    buf += chunk
-head, body = buf.split(b"\r\n\r\n", 1)
-headers = {}
-for line in head.split(b"\r\n")[1:]:
-    k, _, v = line.decode().partition(":")
-    headers[k.strip().lower()] = v.strip()
-while len(body) < int(headers["content-length"]):
-    chunk = s.recv(65536)
-    if not chunk:
-        sys.exit("closed mid-body")
-    body += chunk
-print("connection: %s" % headers.get("connection", "(none)"))
-print("body: %s" % body.decode().strip())
-print("closed" if s.recv(1) == b"" else "open")
-EOF
-python3 "$T/late.py" "$SVC_PORT" "$T/connected" "$T/go" >"$T/late.out" 2>&1 &
+# shutdown-fresh.sh).
+python3 "$(dirname "$0")/httpc.py" fresh "$SVC_PORT" "$T/connected" "$T/go" "$T/body" \
+	>"$T/late.out" 2>&1 &
 client=$!
 TEST_PIDS+=($client)
 wait_until "the client to connect" test -s "$T/connected"
@@ -66,9 +36,9 @@ touch "$T/go"
 rc=0
 wait "$client" || rc=$?
 expect_eq "client exit status" 0 "$rc"
-expect_eq "client saw" "connection: close
-body: Cached
+expect_eq "client saw" "answered, connection: close
 closed" "$(cat "$T/late.out")"
+expect_eq "body during grace" "Cached" "$(cat "$T/body")"
 wait_exit "$SVC_PID"
 expect_eq "daemon exit status" 0 "$EXIT_STATUS"
 mm_end
