@@ -27,7 +27,9 @@ typedef int filecache_headers_fn(struct MHD_Response *resp, const char *path, ti
 
 /* Makes a cache for the files below root, a directory descriptor the caller keeps open
  * for the cache's life, holding at most budget file bytes (more than 0; capped at 256
- * files of FILECACHE_FILE_MAX, 16 MiB). Returns 0 or -errno. */
+ * files of FILECACHE_FILE_MAX, 16 MiB). The budget is split between a few shards, each
+ * used by the threads it is given to, and a file may be held once per shard. Returns 0
+ * or -errno. */
 int filecache_new(struct filecache **out, int root, size_t budget, filecache_headers_fn *headers);
 /* Accepts NULL. */
 void filecache_free(struct filecache *k);
@@ -47,11 +49,11 @@ enum filecache_result filecache_serve(struct filecache *k, struct MHD_Connection
 				      const char *path, const time_t *since, time_t *mtime,
 				      enum MHD_Result *ret);
 
-/* Makes the entry for path, the clean path of a small regular file a request just found.
- * Returns 0 once inserted, else -errno: -ELOOP (a symlink on the path), -EFBIG (not a
- * regular file of at most FILECACHE_FILE_MAX bytes), -ENOSPC (over the budget), -ESTALE
- * (a change raced with the fill), -ECANCELED (stopped). A failure only leaves the file
- * uncached. Thread-safe. */
+/* Makes the entry for path, the clean path of a small regular file a request just found,
+ * in the calling thread's shard. Returns 0 once inserted, else -errno: -ELOOP (a symlink
+ * on the path), -EFBIG (not a regular file of at most FILECACHE_FILE_MAX bytes), -ENOSPC
+ * (over the shard's budget), -ESTALE (a change raced with the fill), -ECANCELED (stopped).
+ * A failure only leaves the file uncached. Thread-safe. */
 int filecache_fill(struct filecache *k, const char *path);
 
 /* Shutting down: empties the cache, removes its watches and makes no more entries (files

@@ -1,8 +1,9 @@
 /*
  * check_filecache: unit tests of the small-file cache: hits, every change that must empty
  * it (after a fill and between a fill's steps), what it refuses to hold, its budget, its
- * watch bound, and idling and stopping. It includes filecache.c itself to reach the cache's
- * insides and to change files between the steps of a fill (FILECACHE_HOOK).
+ * watch bound, idling and stopping, and two threads on their own shards. It includes
+ * filecache.c itself to reach the cache's insides and to change files between the steps of
+ * a fill (FILECACHE_HOOK). A test's thread fills and serves one shard: the one sh() gives.
  */
 static void cache_hook(int step);
 #define FILECACHE_HOOK(step) cache_hook(step)
@@ -10,14 +11,22 @@ static void cache_hook(int step);
 #include "filecache.c"
 
 #include <check.h>
+#include <sched.h>
 #include <sys/types.h>
+
+/* The calling thread's shard of k: what its fills and lookups use. */
+static struct filecache_shard *sh(struct filecache *k)
+{
+	return filecache_shard(k);
+}
 
 /* The cache: a tree made fresh for each test, a root opened on it, and changes applied
  * either between tests' steps or from inside a fill (cache_hook). */
 static char ctree[64];
 static int croot = -1;            /* the root directory */
 static struct filecache *cache;
-static char headers_path[256];    /* what the last cached answer was built for */
+/* What this thread's last cached answer was built for. */
+static _Thread_local char headers_path[256];
 static int hook_step;             /* the fill step to change things at; 0 = none */
 static void (*hook_change)(void); /* the change */
 
@@ -111,18 +120,19 @@ static void cache_teardown(void)
 /* What a request for rel would get from the cache now: a copy of the bytes, or NULL. */
 static char *cached(const char *rel)
 {
+	struct filecache_shard *s = sh(cache);
 	const struct filecache_entry *e;
 	char *copy = NULL;
 
-	pthread_mutex_lock(&cache->lock);
-	e = filecache_find(cache, rel);
+	pthread_mutex_lock(&s->lock);
+	e = filecache_find(s, rel);
 	if (e != NULL) {
 		copy = malloc(e->size + 1);
 		ck_assert_ptr_nonnull(copy);
 		memcpy(copy, e->bytes, e->size);
 		copy[e->size] = '\0';
 	}
-	pthread_mutex_unlock(&cache->lock);
+	pthread_mutex_unlock(&s->lock);
 	return copy;
 }
 
@@ -158,8 +168,8 @@ START_TEST(test_cache_hit)
 	b = cached("g.txt");
 	ck_assert_str_eq(b, "gee\n");
 	free(b);
-	ck_assert_uint_eq(cache->entries, 2);
-	ck_assert_uint_eq(cache->bytes, 8);
+	ck_assert_uint_eq(sh(cache)->entries, 2);
+	ck_assert_uint_eq(sh(cache)->bytes, 8);
 	/* Reading, as requests do, is no change. */
 	free(on_disk("d/e/f.txt"));
 	b = cached("d/e/f.txt");
@@ -242,13 +252,13 @@ START_TEST(test_cache_change_after)
 	b = cached("d/e/f.txt");
 	ck_assert_str_eq(b, "one\n");
 	free(b);
-	instance = cache->inotify;
+	instance = sh(cache)->inotify;
 	changes[_i].fn();
 	ck_assert_msg(cached("d/e/f.txt") == NULL, "%s: still cached", changes[_i].name);
-	ck_assert_uint_eq(cache->entries, 0);
-	ck_assert_uint_eq(cache->bytes, 0);
+	ck_assert_uint_eq(sh(cache)->entries, 0);
+	ck_assert_uint_eq(sh(cache)->bytes, 0);
 	/* Emptied, not closed: a close waits for the kernel's mark reaper. */
-	ck_assert_int_eq(cache->inotify, instance);
+	ck_assert_int_eq(sh(cache)->inotify, instance);
 	chmod(cpath("d"), 0755); /* for the teardown */
 }
 END_TEST
@@ -313,14 +323,24 @@ START_TEST(test_cache_refusals)
 	put("over.bin", big);
 	ck_assert_int_eq(filecache_fill(cache, "over.bin"), -EFBIG);
 	ck_assert_ptr_null(cached("over.bin"));
-	ck_assert_uint_eq(cache->bytes, 0); /* put() emptied the cache */
+	ck_assert_uint_eq(sh(cache)->bytes, 0); /* put() emptied the cache */
 
 	/* A budget of 6 bytes: "one\n" fits, "gee\n" then does not. */
 	ck_assert_int_eq(filecache_new(&small, croot, 6, note_headers), 0);
 	ck_assert_int_eq(filecache_fill(small, "d/e/f.txt"), 0);
 	ck_assert_int_eq(filecache_fill(small, "g.txt"), -ENOSPC);
-	ck_assert_uint_eq(small->bytes, 4);
+	ck_assert_uint_eq(sh(small)->bytes, 4);
 	ck_assert_int_eq(filecache_fill(small, "max.bin"), -EFBIG);
+	ck_assert_uint_eq(small->nshards, 1);
+	filecache_free(small);
+
+	/* The budget is split between the shards, each able to hold a largest file. */
+	ck_assert_uint_eq(cache->nshards, FILECACHE_SHARDS);
+	ck_assert_uint_eq(sh(cache)->budget, FILECACHE_BYTES_MAX / FILECACHE_SHARDS);
+	ck_assert_int_eq(filecache_new(&small, croot, 2 * FILECACHE_FILE_MAX + 1, note_headers), 0);
+	ck_assert_uint_eq(small->nshards, 2);
+	ck_assert_int_eq(filecache_fill(small, "max.bin"), 0);
+	ck_assert_int_eq(filecache_fill(small, "g.txt"), -ENOSPC);
 	filecache_free(small);
 }
 END_TEST
@@ -332,16 +352,16 @@ START_TEST(test_cache_watch_bound)
 	char *b;
 
 	ck_assert_int_eq(filecache_fill(cache, "g.txt"), 0);
-	gen = cache->generation;
-	cache->watch_top = FILECACHE_WATCH_MAX + 1;
+	gen = sh(cache)->generation;
+	sh(cache)->watch_top = FILECACHE_WATCH_MAX + 1;
 	ck_assert_int_eq(filecache_fill(cache, "d/e/f.txt"), 0);
-	ck_assert_uint_gt(cache->generation, gen);
+	ck_assert_uint_gt(sh(cache)->generation, gen);
 	ck_assert_ptr_null(cached("g.txt"));
 	b = cached("d/e/f.txt");
 	ck_assert_str_eq(b, "one\n");
 	free(b);
 	/* root, d, d/e and the file: the new instance's watches */
-	ck_assert_int_le(cache->watch_top, 4);
+	ck_assert_int_le(sh(cache)->watch_top, 4);
 }
 END_TEST
 
@@ -353,10 +373,10 @@ START_TEST(test_cache_idle_and_stop)
 
 	ck_assert_int_eq(filecache_fill(cache, "g.txt"), 0);
 	filecache_idle(cache); /* used since the last look: kept */
-	ck_assert_uint_eq(cache->entries, 1);
+	ck_assert_uint_eq(sh(cache)->entries, 1);
 	filecache_idle(cache); /* unused since: emptied, the watches removed */
-	ck_assert_uint_eq(cache->entries, 0);
-	ck_assert_int_gt(cache->watch_low, cache->watch_top);
+	ck_assert_uint_eq(sh(cache)->entries, 0);
+	ck_assert_int_gt(sh(cache)->watch_low, sh(cache)->watch_top);
 	ck_assert_int_eq(filecache_fill(cache, "g.txt"), 0);
 	b = cached("g.txt");
 	ck_assert_str_eq(b, "gee\n");
@@ -366,10 +386,86 @@ START_TEST(test_cache_idle_and_stop)
 	ck_assert_ptr_null(cached("g.txt"));
 	ck_assert_int_eq(filecache_fill(cache, "g.txt"), 0);
 	filecache_stop(cache);
-	ck_assert_uint_eq(cache->entries, 0);
-	ck_assert_int_gt(cache->watch_low, cache->watch_top);
+	ck_assert_uint_eq(sh(cache)->entries, 0);
+	ck_assert_int_gt(sh(cache)->watch_low, sh(cache)->watch_top);
 	ck_assert_int_eq(filecache_fill(cache, "g.txt"), -ECANCELED);
 	ck_assert_ptr_null(cached("g.txt"));
+}
+END_TEST
+
+/* Two threads, each on its own shard, look up and fill one file while this one replaces it
+ * again and again: a lookup that begins after a rename() returned must never get an older
+ * version. A version is published (version) only once its rename() has returned. */
+#define THREAD_VERSIONS 100
+
+static atomic_int version;
+static atomic_bool threads_done;
+
+struct cache_thread {
+	pthread_t id;
+	struct filecache_shard *shard; /* the one it used */
+	atomic_uint lookups;
+	unsigned hits, stale;          /* read once it is joined */
+};
+
+static void *cache_thread_run(void *arg)
+{
+	struct cache_thread *t = arg;
+
+	t->shard = sh(cache);
+	while (!atomic_load(&threads_done)) {
+		int v = atomic_load(&version), got;
+		char *b = cached("d/e/f.txt");
+
+		if (b != NULL) {
+			if (sscanf(b, "v%d", &got) != 1 || got < v)
+				t->stale++;
+			t->hits++;
+			free(b);
+		}
+		atomic_fetch_add(&t->lookups, 1);
+		(void)filecache_fill(cache, "d/e/f.txt");
+	}
+	return NULL;
+}
+
+START_TEST(test_cache_threads)
+{
+	struct cache_thread t[2] = { 0 };
+	char text[32];
+	unsigned i, j, seen[2];
+
+	put("d/e/f.txt", "v0\n");
+	atomic_store(&version, 0);
+	atomic_store(&threads_done, false);
+	for (j = 0; j < 2; j++)
+		ck_assert_int_eq(pthread_create(&t[j].id, NULL, cache_thread_run, &t[j]), 0);
+	for (i = 1; i <= THREAD_VERSIONS; i++) {
+		/* Let each thread look a few times at this version: a miss, a fill, hits. */
+		for (j = 0; j < 2; j++)
+			seen[j] = atomic_load(&t[j].lookups);
+		for (j = 0; j < 2; j++)
+			while (atomic_load(&t[j].lookups) < seen[j] + 4)
+				sched_yield();
+		snprintf(text, sizeof text, "v%u\n", i);
+		put("d/e/new", text);
+		ck_assert_int_eq(rename(cpath("d/e/new"), cpath("d/e/f.txt")), 0);
+		atomic_store(&version, (int)i);
+	}
+	atomic_store(&threads_done, true);
+	for (j = 0; j < 2; j++)
+		ck_assert_int_eq(pthread_join(t[j].id, NULL), 0);
+	ck_assert_ptr_ne(t[0].shard, t[1].shard);
+	for (j = 0; j < 2; j++) {
+		ck_assert_msg(t[j].stale == 0, "thread %u: %u stale answers", j, t[j].stale);
+		ck_assert_msg(t[j].hits > 0, "thread %u: no hits", j);
+	}
+	/* Stopping, from yet another thread, empties every shard and removes its watches. */
+	filecache_stop(cache);
+	for (j = 0; j < 2; j++) {
+		ck_assert_uint_eq(t[j].shard->entries, 0);
+		ck_assert_int_gt(t[j].shard->watch_low, t[j].shard->watch_top);
+	}
 }
 END_TEST
 
@@ -387,6 +483,7 @@ static Suite *filecache_suite(void)
 	tcase_add_test(tc, test_cache_refusals);
 	tcase_add_test(tc, test_cache_watch_bound);
 	tcase_add_test(tc, test_cache_idle_and_stop);
+	tcase_add_test(tc, test_cache_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }

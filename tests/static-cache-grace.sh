@@ -14,7 +14,9 @@ R=$T/root
 mkdir -p "$R"
 printf 'cached\n' >"$R/index.html"
 
-svc_start --root "$R" --grace 30s
+# One worker thread, so one cache shard: the request after the mapping's change meets the
+# entry the first two made.
+svc_start --root "$R" --grace 30s --threads 1
 expect_body / 'cached'
 expect_body / 'cached'
 # The mapping's change is invisible to the cache: "cached" still comes from it.

@@ -35,7 +35,10 @@ head -c 65536 /dev/urandom >"$R/max.bin"
 head -c 70000 /dev/urandom >"$R/big.bin"
 touch -d '2020-01-01 00:00:00 UTC' "$R/ims.txt"
 
-svc_start --root "$R"
+# One worker thread: each has a cache shard of its own, and a request on a thread whose shard
+# has not filled yet reads the file. With one, the mapping's change below proves that the
+# cache answers, and every case's second request meets the entry its first one made.
+svc_start --root "$R" --threads 1
 
 # 0. The cache is in use: a change through a mapping is not seen (the documented limit,
 # which is why --file-cache-max 0 exists), until the writer closes the file.
