@@ -113,6 +113,25 @@ exited() {
 	[ "${stat%% *}" = Z ]
 }
 
+# request_in_grace OUT [BODY]: a client connects and says nothing; once the daemon counts
+# it, SIGTERM; once grace has begun, the client sends its request (httpc.py fresh, whose
+# output goes to OUT and body to BODY). Fails unless the client got its answer.
+request_in_grace() {
+	local client rc=0
+	python3 "$top_srcdir/tests/httpc.py" fresh "$SVC_PORT" "$T/connected" "$T/go" ${2:+"$2"} \
+		>"$1" 2>&1 &
+	client=$!
+	TEST_PIDS+=("$client")
+	wait_until "the client to connect" test -s "$T/connected"
+	# The daemon has registered it once it counts one open connection.
+	wait_until "the connection to be registered" sh -c "'$SERVICECTL' -s '$SVC_CONTROL' --json status | grep -q '\"connections_open\":1'"
+	kill -TERM "$SVC_PID"
+	wait_log 'running -> grace'
+	touch "$T/go"
+	wait "$client" || rc=$?
+	expect_eq "client exit status" 0 "$rc"
+}
+
 # http_code URL [CURL ARGS...]: prints the status code of one request.
 http_code() {
 	local url=$1

@@ -26,18 +26,7 @@ expect_body / 'cached'
 
 # A client that connected before the shutdown and sends its request during grace (as in
 # shutdown-fresh.sh).
-python3 "$(dirname "$0")/httpc.py" fresh "$SVC_PORT" "$T/connected" "$T/go" "$T/body" \
-	>"$T/late.out" 2>&1 &
-client=$!
-TEST_PIDS+=($client)
-wait_until "the client to connect" test -s "$T/connected"
-wait_until "the connection to be registered" sh -c "'$SERVICECTL' -s '$SVC_CONTROL' --json status | grep -q '\"connections_open\":1'"
-kill -TERM "$SVC_PID"
-wait_log 'running -> grace'
-touch "$T/go"
-rc=0
-wait "$client" || rc=$?
-expect_eq "client exit status" 0 "$rc"
+request_in_grace "$T/late.out" "$T/body"
 expect_eq "client saw" "answered, connection: close
 closed" "$(cat "$T/late.out")"
 expect_eq "body during grace" "Cached" "$(cat "$T/body")"
