@@ -46,6 +46,7 @@
 #define ENGINE_MAX_CLEANUPS 8
 #define ENGINE_RING 64
 #define ENGINE_BACKLOG 1024
+#define ENGINE_HANDOVER_MS 100 /* how long a worker may take to make an accepted connection */
 
 struct engine_watch {
 	int fd; /* -1 when the slot is free */
@@ -88,6 +89,10 @@ struct serviced {
 	bool listen_owned; /* we bound it: we may shut it down; an inherited one never */
 	bool quiesced;
 	_Atomic bool accepting; /* until grace's reaction has closed the listener */
+	/* Connections the accept policy let in that have not reached the connect notifier
+	 * yet (engine_unreported), and when the policy last let one in. */
+	_Atomic unsigned handing_over;
+	_Atomic uint64_t handed_ms;
 	bool started;
 	sigset_t sigmask;
 	int epfd, sigfd, wakefd, shutfd;
@@ -332,8 +337,11 @@ static enum MHD_Result engine_accept_policy(void *cls, const struct sockaddr *ad
 	bool ip = admit_key_from(addr, addrlen, &k);
 	enum admit_verdict v = admit_check(&s->admit, ip ? &k : NULL);
 
-	if (v == ADMIT_OK)
+	if (v == ADMIT_OK) {
+		atomic_fetch_add(&s->handing_over, 1);
+		atomic_store(&s->handed_ms, engine_now_ms());
 		return MHD_YES;
+	}
 	engine_refused(s, ip ? &k : NULL, v);
 	return MHD_NO;
 }
@@ -344,6 +352,7 @@ static void engine_notify_connection(void *cls, struct MHD_Connection *connectio
 	serviced *s = cls;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		atomic_fetch_sub(&s->handing_over, 1);
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
 		struct conn *c = conn_add(&s->reg, connection, ci ? ci->connect_fd : -1,
@@ -1279,20 +1288,30 @@ static void engine_quiesce(serviced *s)
 	atomic_store(&s->accepting, false);
 }
 
-/* Connections libmicrohttpd has accepted but not yet reported to us: it counts a
- * connection before it calls the connect notifier. It also uncounts one only after the
- * close notifier, so a closing connection can show here for a moment: nothing wakes us when
+/* Connections libmicrohttpd has accepted but not yet reported to us. A worker that
+ * accept()ed just before the listener closed is still making the connection: our accept
+ * policy has let it in (handing_over) before libmicrohttpd counts it, and it counts it
+ * before it calls the connect notifier. It also uncounts one only after the close
+ * notifier, so a closing connection can show here for a moment. Nothing wakes us when
  * either settles, so while this is not 0 the engine looks again shortly (engine_timeout).
- * Engine thread only (the info call writes into the daemon). */
+ * libmicrohttpd may fail to make a connection the policy let in (out of memory), and then
+ * never reports it: handing_over is believed for ENGINE_HANDOVER_MS after the policy last
+ * let one in, enough for a worker to make a connection. Engine thread only (the info call
+ * writes into the daemon). */
 static uint64_t engine_unreported(serviced *s)
 {
 	const union MHD_DaemonInfo *di;
-	uint64_t ours = atomic_load(&s->conns_open);
+	uint64_t ours = atomic_load(&s->conns_open), n = 0;
+	unsigned handing = atomic_load(&s->handing_over);
 
 	if (!s->mhd)
 		return 0;
 	di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-	return di && di->num_connections > ours ? di->num_connections - ours : 0;
+	if (di && di->num_connections > ours)
+		n = di->num_connections - ours;
+	if (handing > 0 && engine_now_ms() - atomic_load(&s->handed_ms) < ENGINE_HANDOVER_MS)
+		n += handing;
+	return n;
 }
 
 static void engine_stop_mhd(serviced *s)
