@@ -36,6 +36,7 @@
 
 #include "admit.h"
 #include "conn.h"
+#include "counts.h"
 #include "engine.h"
 #include "lifecycle.h"
 
@@ -107,9 +108,8 @@ struct serviced {
 
 	/* Counts, written by the workers. */
 	_Atomic int state;
-	_Atomic uint64_t in_flight, conns_open, streams, suspended;
-	_Atomic uint64_t requests_total, connections_total;
-	_Atomic uint64_t completed_in[SERVICED_STATE_COUNT_], cut_in[SERVICED_STATE_COUNT_];
+	_Atomic uint64_t conns_open, streams, suspended, connections_total;
+	struct counts counts; /* per request, sharded by worker */
 	struct conn_registry reg;
 	struct admit admit;                /* the connection limits, enforced at accept */
 	_Atomic unsigned timeout_s;        /* the idle timeout now */
@@ -239,9 +239,11 @@ static void engine_wake(serviced *s)
 
 static void engine_load(const serviced *s, struct lifecycle_load *load)
 {
-	load->requests_in_flight = atomic_load(&s->in_flight);
-	load->connections_open = atomic_load(&s->conns_open);
+	/* Fresh first: a connection's first request is counted in flight before it stops
+	 * being fresh (engine_uri_log), so read in this order it shows as one or the other. */
 	load->connections_fresh = atomic_load(&s->reg.fresh);
+	load->requests_in_flight = counts_in_flight(&s->counts);
+	load->connections_open = atomic_load(&s->conns_open);
 	load->accepting = atomic_load(&s->accepting);
 }
 
@@ -421,12 +423,13 @@ static void *engine_uri_log(void *cls, const char *uri, struct MHD_Connection *c
 	if (!c || c->refused) /* no context: the access handler refuses, the handler never runs */
 		return NULL;
 	engine_conn_timeout(s, c, connection);
+	counts_begin(counts_mine(&s->counts));
 	conn_begin_request(&s->reg, c);
-	atomic_store(&c->cancelled, false);
+	if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
+		atomic_store(&c->cancelled, false);
 	c->close_marked = false;
 	atomic_store_explicit(&c->has_stream, false, memory_order_relaxed);
 	c->app_cls = NULL;
-	atomic_fetch_add(&s->in_flight, 1);
 	return c;
 }
 
@@ -442,18 +445,15 @@ static void engine_completed(void *cls, struct MHD_Connection *connection, void 
 	if (s->completed)
 		s->completed(s->completed_cls, connection, &c->app_cls, toe);
 	st = atomic_load(&s->state);
-	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		atomic_fetch_add(&s->completed_in[st], 1);
-	else
-		atomic_fetch_add(&s->cut_in[st], 1);
-	atomic_fetch_add(&s->requests_total, 1);
 	conn_end_request(c);
 	/* A response queued before grace began carried no "Connection: close": end the
 	 * connection by its read side, so no further request is taken from it. */
 	if (st >= SERVICED_STATE_GRACE && !c->close_marked && c->fd >= 0)
 		shutdown(c->fd, SHUT_RD);
 	*req_cls = NULL;
-	if (atomic_fetch_sub(&s->in_flight, 1) == 1 && st >= SERVICED_STATE_GRACE)
+	counts_end(counts_mine(&s->counts), st, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	/* Of two workers ending their last requests at once, the later sees both ends. */
+	if (st >= SERVICED_STATE_GRACE && counts_in_flight(&s->counts) == 0)
 		engine_wake(s);
 }
 
@@ -682,9 +682,11 @@ int serviced_new(serviced **out, const struct serviced_options *o, serviced_hand
 		if ((r = engine_check_limits(&limits, err)) < 0)
 			return r;
 	}
-	s = calloc(1, sizeof *s);
+	/* Aligned for the counter shards, each on cache lines of its own. */
+	s = aligned_alloc(_Alignof(serviced), sizeof *s);
 	if (!s)
 		return engine_error(err, -ENOMEM, "out of memory");
+	memset(s, 0, sizeof *s);
 	if (o)
 		s->opt = *o;
 	else
@@ -1148,7 +1150,7 @@ enum serviced_state serviced_state(const serviced *s)
 
 void serviced_get_counts(const serviced *s, struct serviced_counts *c)
 {
-	uint64_t in_flight = atomic_load(&s->in_flight), open = atomic_load(&s->conns_open);
+	uint64_t in_flight = counts_in_flight(&s->counts), open = atomic_load(&s->conns_open);
 
 	memset(c, 0, sizeof *c);
 	c->requests_in_flight = in_flight;
@@ -1158,13 +1160,9 @@ void serviced_get_counts(const serviced *s, struct serviced_counts *c)
 	c->connections_idle = open > in_flight ? open - in_flight : 0;
 	c->streams_open = atomic_load(&s->streams);
 	c->requests_suspended = atomic_load(&s->suspended);
-	c->requests_total = atomic_load(&s->requests_total);
+	counts_totals(&s->counts, &c->requests_total, c->completed, c->cut);
 	c->connections_total = atomic_load(&s->connections_total);
 	c->connections_refused = admit_refused_total(&((serviced *)s)->admit);
-	for (int st = 0; st < SERVICED_STATE_COUNT_; st++) {
-		c->completed[st] = atomic_load(&s->completed_in[st]);
-		c->cut[st] = atomic_load(&s->cut_in[st]);
-	}
 }
 
 void serviced_get_status(const serviced *s, struct serviced_status *st)

@@ -8,6 +8,7 @@ libsvccore_la_SOURCES = \
 	src/lifecycle.c src/lifecycle.h \
 	src/admit.c src/admit.h \
 	src/conn.c src/conn.h \
+	src/counts.c src/counts.h \
 	src/engine.c src/engine.h \
 	src/notify.c \
 	src/admin.c src/admin.h
