@@ -37,6 +37,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${TESTAPP:=$top_builddir/tests/testapp}"
 : "${BARE:=$top_builddir/bench/bare}"
 : "${SVCBENCH:=$top_builddir/bench/svcbench}"
+: "${RSSFLOOR:=$top_builddir/bench/rssfloor}" # -mhd and -deps
 # An alternative serviced build, measured in the same run beside the tree's (an engine
 # change under evaluation): SERVICED_ALT, with TESTAPP_ALT and ALT_LABEL optional.
 : "${SERVICED_ALT:=}" "${TESTAPP_ALT:=}" "${ALT_LABEL:=proposed}"
@@ -64,7 +65,8 @@ for tool in wrk nginx; do
 	command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
 	command -v "$tool" >/dev/null 2>&1 || skip_or_fail "$tool not found (Debian: apt-get install wrk nginx-light)"
 done
-for b in "$SERVICED" "$SERVICECTL" "$TESTAPP" "$BARE" "$SVCBENCH" $ALT; do
+for b in "$SERVICED" "$SERVICECTL" "$TESTAPP" "$BARE" "$SVCBENCH" "$RSSFLOOR-mhd" \
+	"$RSSFLOOR-deps" $ALT; do
 	[ -x "$b" ] || skip_or_fail "$b not built (make bench builds it)"
 done
 
@@ -437,6 +439,11 @@ for r in $(seq "$RUNS"); do
 		"$BARE" --file "$WWW/index.html" --listen 127.0.0.1:0 --max-connections "$MAXCONN" \
 		"${BARE_MEM[@]}"
 	shut floor.1 closed_ms_median close-floor -n 1 -c "$CONNS" --threads 1
+	# What the libraries alone keep resident, in a process that starts nothing.
+	for f in mhd deps; do
+		v=$("$RSSFLOOR-$f" | awk '$1 == "rss_kib" { print $2 }')
+		[ -n "$v" ] && SH[rss.$f]="${SH[rss.$f]:-} $v" || failed "rssfloor-$f"
+	done
 	shut floor.2 closed_ms_median close-floor -n 1 -c "$CONNS" --threads 2
 	note "shutdown run $r/$RUNS done"
 done
@@ -601,7 +608,8 @@ else
 fi
 row "idle RSS, MiB (a fresh process)" "$(fmt 1 "$(med ${SH[idle.svc.rss_kib_median]:-})" 1024)" \
 	"$(fmt 1 "$(med ${SH[idle.alt.rss_kib_median]:-})" 1024)" "$(fmt 1 "$NGX_RSS" 1024) (3 processes)" \
-	"$(fmt 1 "$(med ${SH[idle.bare.rss_kib_median]:-})" 1024)" "" \
+	"$(fmt 1 "$(med ${SH[idle.bare.rss_kib_median]:-})" 1024)" \
+	"floor: a process that only loads libmicrohttpd $(fmt 1 "$(med ${SH[rss.mhd]:-})" 1024), with libsystemd and jansson too $(fmt 1 "$(med ${SH[rss.deps]:-})" 1024)" \
 	"<=4 MiB: $(both idle .rss_kib_median '<=' 4 1024)"
 row "idle RSS after the throughput runs, MiB" "$(fmt 1 "$SVC_RSS_AFTER" 1024)" \
 	"$(fmt 1 "$ALT_RSS_AFTER" 1024)" "" "$(fmt 1 "$BARE_RSS_AFTER" 1024)" "" ""
