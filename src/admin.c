@@ -655,13 +655,7 @@ static void admin_destroy(struct admin *a)
 		return;
 	if (a->mhd != NULL) {
 		fd = MHD_quiesce_daemon(a->mhd);
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += ADMIN_FLUSH_MS / 1000;
-		until.tv_nsec += (ADMIN_FLUSH_MS % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		engine_deadline(&until, ADMIN_FLUSH_MS);
 		pthread_mutex_lock(&a->lock);
 		while (a->active > 0 && pthread_cond_timedwait(&a->idle, &a->lock, &until) == 0)
 			;

@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "static.h" /* STATIC_CACHE_DEFAULT */
 
 #define CONFIG_FILE_MAX (1024 * 1024) /* a config file is small; a huge one is a mistake */
 #define CONFIG_VERBOSE_MAX 3
@@ -64,7 +65,7 @@ static const struct opt config_opts[] = {
 	{ "listen", 0, OPT_ADDRESS, F(listen), 0, 0, "ADDR:PORT", "HTTP address", NULL },
 	{ "root", 0, OPT_STRING, F(root), 0, 0, "DIR", "serve files from DIR",
 	  "built-in page" },
-	{ "file-cache-max", 0, OPT_BYTES, F(file_cache_max), 0, 16 * 1024 * 1024, "BYTES",
+	{ "file-cache-max", 0, OPT_BYTES, F(file_cache_max), 0, STATIC_CACHE_DEFAULT, "BYTES",
 	  "small-file cache size, 0 = off, up to 16M", NULL },
 	{ "threads", 0, OPT_COUNT, F(engine.threads), 1, 256, "N", "worker threads, 1-256",
 	  "one per CPU" },
@@ -135,7 +136,7 @@ void config_init(struct config *c)
 	memset(c, 0, sizeof *c);
 	serviced_options_init(&c->engine);
 	c->control_mode = 0600;
-	c->file_cache_max = 16 * 1024 * 1024; /* static.h's STATIC_CACHE_DEFAULT, the most */
+	c->file_cache_max = STATIC_CACHE_DEFAULT; /* also the most */
 }
 
 void config_free(struct config *c)

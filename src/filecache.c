@@ -198,7 +198,7 @@ static bool filecache_quiet(struct filecache_shard *s)
 {
 	sig_atomic_t n;
 
-	if (s->owner == 0 || s->owner != filecache_me())
+	if (s->owner != filecache_me()) /* never 0: owned by no one */
 		return false;
 	n = filecache_signals;
 	if (n == s->seen)

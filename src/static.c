@@ -645,13 +645,15 @@ enum MHD_Result static_serve(struct static_root *r, struct MHD_Connection *c, co
 	if (r->cache != NULL) {
 		/* The file the request names: a path ending in "/" can only mean the index of a
 		 * directory, as below. */
-		char file[sizeof path];
-		size_t n = strlen(path);
+		char index_file[sizeof path + sizeof "/" STATIC_INDEX];
+		const char *file = path;
 		enum MHD_Result ret;
 
-		memcpy(file, path, n + 1);
-		if (slash)
-			snprintf(file + n, sizeof file - n, "%s%s", n > 0 ? "/" : "", STATIC_INDEX);
+		if (slash) {
+			snprintf(index_file, sizeof index_file, "%s%s%s", path,
+				 path[0] != '\0' ? "/" : "", STATIC_INDEX);
+			file = index_file;
+		}
 		if (static_serve_cached(r, c, file, since, status_out, &ret))
 			return ret;
 	}
