@@ -146,6 +146,7 @@ static void print_status(const json_t *o)
 	       c->connections_refused);
 	print_per_state("completed", c->completed);
 	print_per_state("cut", c->cut);
+	print_per_state("aborted", c->aborted);
 	print_knobs(o);
 	printf(LABEL "%s\n", "uptime", print_duration(st.uptime_ms, a, sizeof a));
 	printf(LABEL "%ld\n", "pid", (long)st.pid);

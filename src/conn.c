@@ -118,7 +118,7 @@ static void *conn_sweep_part(void *arg)
 	const struct conn_sweep *p = arg;
 
 	for (size_t i = p->first; i < p->n; i += p->step)
-		shutdown(p->fds[i], SHUT_RDWR);
+		shutdown(p->fds[i], SHUT_RD);
 	return NULL;
 }
 
@@ -136,12 +136,18 @@ size_t conn_close_idle(struct conn_registry *r)
 	for (struct conn *c = r->head.next; c != &r->head; c = c->next) {
 		int expected = CONN_IDLE;
 
-		if (atomic_compare_exchange_strong(&c->phase, &expected, CONN_CLOSING)) {
-			/* The worker sees EOF and closes it; the client sees a clean FIN. */
+		/* Idle to us may still hold a request: in the socket, or read by libmicrohttpd
+		 * and not parsed yet. Only the read side is shut: what arrived is still read,
+		 * after it the worker sees EOF. With nothing waiting it closes the connection
+		 * at once (the client sees a clean FIN); a request waiting is run and answered,
+		 * with "Connection: close". Until one or the other, the connection is fresh
+		 * again, and grace waits for it. */
+		if (atomic_compare_exchange_strong(&c->phase, &expected, CONN_FRESH)) {
+			atomic_fetch_add(&r->fresh, 1);
 			if (fds != NULL)
 				fds[n] = c->fd;
 			else
-				shutdown(c->fd, SHUT_RDWR);
+				shutdown(c->fd, SHUT_RD);
 			n++;
 		}
 	}

@@ -71,8 +71,9 @@ void conn_end_request(struct conn *c);
 
 /* Shuts down one connection (mercy reaching a connection that arrived late). */
 void conn_close(struct conn_registry *r, struct conn *c);
-/* Shuts down (SHUT_RDWR) every idle connection (one that has finished a request and carries
- * none); returns how many. Fresh connections are left alone. */
+/* Shuts down the read side of every idle connection (one that has finished a request and
+ * carries none) and makes it fresh again, so that a request already sent on it is still
+ * served; returns how many. Fresh connections are left alone. */
 size_t conn_close_idle(struct conn_registry *r);
 /* Shuts down the fresh connections accepted at or before cutoff_ms; returns how many. Sets
  * *oldest_ms to the acceptance time of the oldest fresh connection left, or UINT64_MAX. */

@@ -30,11 +30,12 @@ uint64_t counts_in_flight(const struct counts *c)
 	return n > 0 ? (uint64_t)n : 0;
 }
 
-void counts_totals(const struct counts *c, uint64_t *total, uint64_t *completed, uint64_t *cut)
+void counts_totals(const struct counts *c, uint64_t *total, uint64_t *completed, uint64_t *cut,
+		   uint64_t *aborted)
 {
 	*total = 0;
 	for (int st = 0; st < SERVICED_STATE_COUNT_; st++)
-		completed[st] = cut[st] = 0;
+		completed[st] = cut[st] = aborted[st] = 0;
 	for (int i = 0; i < COUNTS_SHARDS; i++) {
 		const struct counts_shard *sh = &c->shard[i];
 
@@ -42,6 +43,7 @@ void counts_totals(const struct counts *c, uint64_t *total, uint64_t *completed,
 		for (int st = 0; st < SERVICED_STATE_COUNT_; st++) {
 			completed[st] += atomic_load_explicit(&sh->completed[st], memory_order_relaxed);
 			cut[st] += atomic_load_explicit(&sh->cut[st], memory_order_relaxed);
+			aborted[st] += atomic_load_explicit(&sh->aborted[st], memory_order_relaxed);
 		}
 	}
 }

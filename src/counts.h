@@ -30,6 +30,7 @@ struct counts_shard {
 	_Atomic uint64_t total;
 	_Atomic uint64_t completed[SERVICED_STATE_COUNT_];
 	_Atomic uint64_t cut[SERVICED_STATE_COUNT_];
+	_Atomic uint64_t aborted[SERVICED_STATE_COUNT_];
 } __attribute__((aligned(64)));
 
 struct counts {
@@ -45,11 +46,19 @@ static inline void counts_begin(struct counts_shard *sh)
 	atomic_fetch_add(&sh->in_flight, 1);
 }
 
-/* A request ended in state st, its response sent (ok) or not. */
-static inline void counts_end(struct counts_shard *sh, int st, bool ok)
+/* How a request ended: its response handed to the kernel whole; cut short by the server
+ * (its connection closed under it by the drain, or the daemon stopping); or given up by the
+ * client (it went away, or was slower than the idle timeout). */
+enum counts_outcome { COUNTS_COMPLETED, COUNTS_CUT, COUNTS_ABORTED };
+
+/* A request ended in state st. */
+static inline void counts_end(struct counts_shard *sh, int st, enum counts_outcome how)
 {
-	atomic_fetch_add_explicit(ok ? &sh->completed[st] : &sh->cut[st], 1,
-				  memory_order_relaxed);
+	_Atomic uint64_t *n = how == COUNTS_COMPLETED ? &sh->completed[st] :
+			      how == COUNTS_CUT	      ? &sh->cut[st] :
+							&sh->aborted[st];
+
+	atomic_fetch_add_explicit(n, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&sh->total, 1, memory_order_relaxed);
 	atomic_fetch_sub(&sh->in_flight, 1);
 }
@@ -60,6 +69,7 @@ uint64_t counts_in_flight(const struct counts *c);
 
 /* The totals: requests ended, and by the state they ended in (arrays of
  * SERVICED_STATE_COUNT_). */
-void counts_totals(const struct counts *c, uint64_t *total, uint64_t *completed, uint64_t *cut);
+void counts_totals(const struct counts *c, uint64_t *total, uint64_t *completed, uint64_t *cut,
+		   uint64_t *aborted);
 
 #endif

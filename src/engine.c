@@ -14,6 +14,7 @@
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -422,9 +423,12 @@ static void *engine_uri_log(void *cls, const char *uri, struct MHD_Connection *c
 	(void)uri;
 	if (!c || c->refused) /* no context: the access handler refuses, the handler never runs */
 		return NULL;
+	/* A connection the drain has shut down takes no request: one that reached it after
+	 * that is refused unanswered, never run and then left without a way to answer. */
+	if (!conn_begin_request(&s->reg, c))
+		return NULL;
 	engine_conn_timeout(s, c, connection);
 	counts_begin(counts_mine(&s->counts));
-	conn_begin_request(&s->reg, c);
 	if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
 		atomic_store(&c->cancelled, false);
 	c->close_marked = false;
@@ -438,6 +442,7 @@ static void engine_completed(void *cls, struct MHD_Connection *connection, void 
 {
 	serviced *s = cls;
 	struct conn *c = *req_cls;
+	enum counts_outcome how = COUNTS_COMPLETED;
 	int st;
 
 	if (!c)
@@ -445,13 +450,21 @@ static void engine_completed(void *cls, struct MHD_Connection *connection, void 
 	if (s->completed)
 		s->completed(s->completed_cls, connection, &c->app_cls, toe);
 	st = atomic_load(&s->state);
+	/* Not sent whole: the server's doing when the drain had closed the connection under
+	 * the request (mercy) or libmicrohttpd stopped; otherwise the client's (it went away,
+	 * or outlasted the idle timeout). The drain closes a busy connection no other way. */
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		how = toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ||
+				      atomic_load(&c->phase) == CONN_CLOSING ?
+			      COUNTS_CUT :
+			      COUNTS_ABORTED;
 	conn_end_request(c);
 	/* A response queued before grace began carried no "Connection: close": end the
 	 * connection by its read side, so no further request is taken from it. */
 	if (st >= SERVICED_STATE_GRACE && !c->close_marked && c->fd >= 0)
 		shutdown(c->fd, SHUT_RD);
 	*req_cls = NULL;
-	counts_end(counts_mine(&s->counts), st, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	counts_end(counts_mine(&s->counts), st, how);
 	/* Of two workers ending their last requests at once, the later sees both ends. */
 	if (st >= SERVICED_STATE_GRACE && counts_in_flight(&s->counts) == 0)
 		engine_wake(s);
@@ -959,6 +972,16 @@ int serviced_start(serviced *s, struct serviced_error *err)
 	}
 	if (pthread_sigmask(SIG_BLOCK, &s->sigmask, NULL) != 0)
 		return engine_error(err, -EINVAL, "cannot block signals");
+	/* A write to a peer that has gone (a log on a closed pipe, a client) must fail with
+	 * EPIPE, not end the process mid-drain. An application's own choice stays. */
+	{
+		struct sigaction pipe_sa;
+
+		if (sigaction(SIGPIPE, NULL, &pipe_sa) == 0 && pipe_sa.sa_handler == SIG_DFL) {
+			pipe_sa.sa_handler = SIG_IGN;
+			sigaction(SIGPIPE, &pipe_sa, NULL);
+		}
+	}
 	s->sigfd = signalfd(-1, &s->sigmask, SFD_CLOEXEC | SFD_NONBLOCK);
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->sigfd < 0 || s->epfd < 0)
@@ -1010,8 +1033,17 @@ int serviced_start(serviced *s, struct serviced_error *err)
 		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
 				 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 
+		sigset_t all, mine;
+
+		/* The workers inherit a mask that blocks every signal: a signal handled on a
+		 * worker interrupts its sendfile(), which libmicrohttpd 0.9.75 takes for a full
+		 * socket buffer, and the download then waits for good. Signals for the process
+		 * go to a thread that does no I/O for libmicrohttpd. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &mine);
 		s->mhd = MHD_start_daemon(flags, 0, engine_accept_policy, s, engine_access, s,
 					  MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+		pthread_sigmask(SIG_SETMASK, &mine, NULL);
 	}
 	if (!s->mhd)
 		return engine_error(err, -EIO, "listen %s: libmicrohttpd failed to start", s->bound);
@@ -1160,7 +1192,7 @@ void serviced_get_counts(const serviced *s, struct serviced_counts *c)
 	c->connections_idle = open > in_flight ? open - in_flight : 0;
 	c->streams_open = atomic_load(&s->streams);
 	c->requests_suspended = atomic_load(&s->suspended);
-	counts_totals(&s->counts, &c->requests_total, c->completed, c->cut);
+	counts_totals(&s->counts, &c->requests_total, c->completed, c->cut, c->aborted);
 	c->connections_total = atomic_load(&s->connections_total);
 	c->connections_refused = admit_refused_total(&((serviced *)s)->admit);
 }
@@ -1271,17 +1303,63 @@ static void *engine_watchdog_main(void *arg)
 	return NULL;
 }
 
+/* Closes the listener we own without losing what is in its accept queue: those clients
+ * connected before the shutdown, and may have sent their request already. Closing (or
+ * shutting down) a listening socket resets every connection still queued on it; they are
+ * accepted here and handed to libmicrohttpd instead, which serves them as fresh
+ * connections. A filter that drops every packet goes on first, so that no handshake can
+ * complete between the last accept() and close(): a client whose SYN it dropped tries
+ * again about a second later and is refused then. The socket is never shut down (that
+ * would also make systemd drop it from a descriptor store). Returns how many were handed
+ * over. */
+static size_t engine_drain_listener(serviced *s)
+{
+	struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
+	struct sock_fprog prog = { .len = 1, .filter = &drop };
+	size_t n = 0;
+
+	if (setsockopt(s->listen_fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
+		engine_log(s, LOG_WARNING, "listener: cannot attach a filter (%s): a connection "
+			   "made while it closes may be reset", strerror(errno));
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+		int fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &len,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				engine_log(s, LOG_WARNING, "listener: accept: %s; connections still "
+					   "queued are reset", strerror(errno));
+			break;
+		}
+		/* libmicrohttpd closes the socket itself when it cannot take it. */
+		if (MHD_add_connection(s->mhd, fd, (struct sockaddr *)&ss, len) == MHD_YES)
+			n++;
+	}
+	close(s->listen_fd);
+	s->listen_fd = -1;
+	return n;
+}
+
 static void engine_quiesce(serviced *s)
 {
 	if (s->quiesced || !s->mhd)
 		return;
 	if (MHD_quiesce_daemon(s->mhd) >= 0) {
 		s->quiesced = true;
-		/* A quiesced socket still completes handshakes and leaves clients hanging;
-		 * shutting down a socket we own makes them refused at once. An inherited socket
-		 * belongs to the next instance too: its backlog must wait for it. */
-		if (s->listen_owned)
-			shutdown(s->listen_fd, SHUT_RDWR);
+		/* A quiesced socket still completes handshakes and leaves clients hanging: one
+		 * we own is closed, its queue served. An inherited socket belongs to the next
+		 * instance too: its queue waits for it. */
+		if (s->listen_owned) {
+			size_t n = engine_drain_listener(s);
+
+			if (n)
+				engine_log(s, LOG_DEBUG, "grace: %zu connections taken from the "
+					   "accept queue", n);
+		}
 	}
 	atomic_store(&s->accepting, false);
 }
@@ -1417,7 +1495,7 @@ static void engine_summary(serviced *s)
 {
 	struct serviced_counts c;
 	struct lifecycle lc;
-	uint64_t now = engine_now_ms(), completed = 0, cut = 0;
+	uint64_t now = engine_now_ms(), completed = 0, cut = 0, aborted = 0;
 	char sig[32] = "";
 
 	pthread_mutex_lock(&s->lock);
@@ -1427,20 +1505,34 @@ static void engine_summary(serviced *s)
 	for (int st = SERVICED_STATE_DRAIN_DELAY; st < SERVICED_STATE_COUNT_; st++) {
 		completed += c.completed[st];
 		cut += c.cut[st];
+		aborted += c.aborted[st];
 	}
 	if (lc.trigger == SERVICED_TRIGGER_SIGNAL && s->last_signal)
 		snprintf(sig, sizeof sig, " (%s)", engine_signal_name(s->last_signal));
 	engine_log(s, LOG_NOTICE,
 		   "shutdown: trigger %s%s; drain_delay %llums, grace %llums, mercy %llums, "
-		   "force %llums; during shutdown %llu requests completed, %llu cut; "
-		   "%llu requests served in all; exit status %d",
+		   "force %llums; during shutdown %llu requests completed, %llu cut, "
+		   "%llu aborted by their clients; %llu requests served in all; exit status %d",
 		   serviced_trigger_name(lc.trigger), sig,
 		   (unsigned long long)lifecycle_time_in(&lc, SERVICED_STATE_DRAIN_DELAY, now),
 		   (unsigned long long)lifecycle_time_in(&lc, SERVICED_STATE_GRACE, now),
 		   (unsigned long long)lifecycle_time_in(&lc, SERVICED_STATE_MERCY, now),
 		   (unsigned long long)lifecycle_time_in(&lc, SERVICED_STATE_FORCE, now),
 		   (unsigned long long)completed, (unsigned long long)cut,
-		   (unsigned long long)c.requests_total, s->exit_status);
+		   (unsigned long long)aborted, (unsigned long long)c.requests_total,
+		   s->exit_status);
+}
+
+/* Whether any request was cut since the shutdown began. */
+static bool engine_cut_in_shutdown(const serviced *s)
+{
+	struct serviced_counts c;
+
+	serviced_get_counts(s, &c);
+	for (int st = SERVICED_STATE_DRAIN_DELAY; st < SERVICED_STATE_COUNT_; st++)
+		if (c.cut[st] > 0)
+			return true;
+	return false;
 }
 
 /* What entering a state means for the server. */
@@ -1483,6 +1575,10 @@ static void engine_enter(serviced *s, enum serviced_state from, enum serviced_st
 		}
 		engine_run_hooks(s);
 		pthread_mutex_lock(&s->lock);
+		/* Every request has ended now (libmicrohttpd has stopped): one cut during the
+		 * shutdown, however it happened, makes the exit status say so. */
+		if (engine_cut_in_shutdown(s))
+			lifecycle_note_cut(&s->lc);
 		lifecycle_stopped(&s->lc, engine_now_ms());
 		s->exit_status = lifecycle_exit_status(&s->lc);
 		pthread_mutex_unlock(&s->lock);

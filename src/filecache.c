@@ -15,18 +15,13 @@
  * takes the uncached path. Taking the events and emptying share the lock so that no
  * request can find the queue drained by another whose emptying has not happened yet.
  *
- * Taking the events need not cost a read() per request (about 3% of the daemon's CPU at
- * 1000 keep-alive connections). The thread that makes a shard's instance owns it: the
- * instance is set to signal that very thread (SIGIO, F_SETOWN_EX with F_OWNER_TID), and
- * the kernel makes that signal pending along with the event, inside the changing call. A
- * request reaches the thread through a system call (the recv() that read it) that returns
- * after the change did, and a pending signal's handler runs before any system call
- * returns to the program: so by the time the owner looks at a request, the handler has
- * counted the signal in a thread-local counter. The owner reads the queue only when the
- * counter has moved since its last read. Any other thread using the shard (more threads
- * than shards) reads the queue on every request, as does the owner if SIGIO is blocked
- * in it or the handler could not be set. The cost moves to the writer's side: a file
- * under the root rewritten all the time interrupts the owner with a signal per change.
+ * Taking the events costs a read() per cached answer (one that finds nothing, a few
+ * hundred nanoseconds). An earlier version skipped it by having each event signal the
+ * worker that owned the instance (SIGIO): a signal that lands inside sendfile() makes it
+ * return short, libmicrohttpd 0.9.75 takes a short send for a full socket buffer and
+ * waits for an edge that never comes, so a download stalled for good whenever a file
+ * changed under the root. No signal is ever directed at a thread that does
+ * libmicrohttpd's I/O; exactness is worth the read.
  *
  * The cache is sharded by worker thread: up to FILECACHE_SHARDS shards, each a whole cache
  * of its own (lock, inotify instance, watches, generation, entries, a share of the budget),
@@ -70,7 +65,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -115,8 +109,6 @@ struct filecache_shard {
 	bool stopped;                /* no more fills: shutting down (under watch_lock) */
 	pthread_mutex_t lock;        /* guards what follows */
 	int inotify;                 /* -1 until the first fill; replaced under both locks */
-	unsigned owner;              /* the filecache_me() signalled of its events; 0: none */
-	sig_atomic_t seen;           /* the owner's filecache_signals at its last read */
 	uint64_t generation;         /* bumped by every emptying */
 	size_t bytes;                /* file bytes held */
 	bool used;                   /* a lookup or fill since the last filecache_idle() */
@@ -135,11 +127,6 @@ struct filecache {
  * every cache in the process. Consecutive threads get different shards. */
 static atomic_uint filecache_threads;
 static _Thread_local unsigned filecache_thread;
-/* SIGIOs taken by this thread, from the instances it owns. */
-static _Thread_local volatile sig_atomic_t filecache_signals;
-static pthread_once_t filecache_sigio_once = PTHREAD_ONCE_INIT;
-static bool filecache_sigio_set; /* the handler is in place */
-
 /* The calling thread's number: never 0, and never another thread's, even after one ends. */
 static unsigned filecache_me(void)
 {
@@ -153,58 +140,6 @@ static unsigned filecache_me(void)
 static struct filecache_shard *filecache_shard(struct filecache *k)
 {
 	return &k->shard[(filecache_me() - 1) % k->nshards];
-}
-
-static void filecache_on_sigio(int signo)
-{
-	(void)signo;
-	filecache_signals++;
-}
-
-/* Process-wide, once: the daemon uses SIGIO for nothing else. SA_RESTART, so that the
- * owner's blocking calls (a log write to a pipe) go on rather than fail. */
-static void filecache_sigio_install(void)
-{
-	struct sigaction sa = { .sa_handler = filecache_on_sigio, .sa_flags = SA_RESTART };
-
-	sigemptyset(&sa.sa_mask);
-	filecache_sigio_set = sigaction(SIGIO, &sa, NULL) == 0;
-}
-
-/* Makes the calling thread the owner of instance fd: each event signals it. Returns its
- * filecache_me(), or 0 when it cannot be signalled (then every request reads the queue).
- * The thread is told apart by filecache_me(), not by its id: should it end, a later
- * thread given the same id by the kernel would trust signals that no longer come. */
-static unsigned filecache_own(int fd)
-{
-	struct f_owner_ex o = { .type = F_OWNER_TID, .pid = gettid() };
-	sigset_t mask;
-
-	pthread_once(&filecache_sigio_once, filecache_sigio_install);
-	if (!filecache_sigio_set || pthread_sigmask(SIG_BLOCK, NULL, &mask) != 0 ||
-	    sigismember(&mask, SIGIO))
-		return 0;
-	/* The owner before O_ASYNC: with none, an event signals no one. */
-	if (fcntl(fd, F_SETOWN_EX, &o) < 0 || fcntl(fd, F_SETFL, O_NONBLOCK | O_ASYNC) < 0)
-		return 0;
-	return filecache_me();
-}
-
-/* Whether the calling thread may skip reading the queue: it owns the instance and has
- * taken no signal since its last read. The counter is read before the queue is, so that a
- * signal that comes during the read makes the next request read again. Called with the
- * lock held. */
-static bool filecache_quiet(struct filecache_shard *s)
-{
-	sig_atomic_t n;
-
-	if (s->owner != filecache_me()) /* never 0: owned by no one */
-		return false;
-	n = filecache_signals;
-	if (n == s->seen)
-		return true;
-	s->seen = n;
-	return false;
 }
 
 static unsigned filecache_slot(const char *path)
@@ -268,8 +203,7 @@ static const struct filecache_entry *filecache_find(struct filecache_shard *s, c
 
 	if (s->entries == 0)
 		return NULL;
-	if (!filecache_quiet(s))
-		filecache_drain(s);
+	filecache_drain(s);
 	return e->path != NULL && strcmp(e->path, path) == 0 ? e : NULL;
 }
 
@@ -517,18 +451,15 @@ static struct MHD_Response *filecache_response(struct filecache *k, const char *
 static int filecache_instance(struct filecache_shard *s)
 {
 	int fd, old = -1;
-	unsigned owner;
 
 	if (s->inotify >= 0 && s->watch_top <= FILECACHE_WATCH_MAX)
 		return 0;
 	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	owner = filecache_own(fd);
 	pthread_mutex_lock(&s->lock);
 	old = s->inotify;
 	s->inotify = fd;
-	s->owner = owner;
 	filecache_flush(s);
 	pthread_mutex_unlock(&s->lock);
 	s->watch_top = 0;

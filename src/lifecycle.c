@@ -194,6 +194,11 @@ int lifecycle_set_knob(struct lifecycle *lc, enum serviced_knob k, uint64_t ms, 
 	return 0;
 }
 
+void lifecycle_note_cut(struct lifecycle *lc)
+{
+	lc->cut = true;
+}
+
 void lifecycle_stopped(struct lifecycle *lc, uint64_t now)
 {
 	if (lc->state == SERVICED_STATE_FORCE)

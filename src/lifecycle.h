@@ -64,6 +64,8 @@ int lifecycle_set_knob(struct lifecycle *lc, enum serviced_knob k, uint64_t ms, 
 		       const struct lifecycle_load *load);
 /* Moves on for time and load: call whenever either may have changed. */
 void lifecycle_advance(struct lifecycle *lc, uint64_t now, const struct lifecycle_load *load);
+/* A request was cut during the shutdown, however grace ended: the exit status says so. */
+void lifecycle_note_cut(struct lifecycle *lc);
 /* The engine has stopped libmicrohttpd: force -> stopped. */
 void lifecycle_stopped(struct lifecycle *lc, uint64_t now);
 

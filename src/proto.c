@@ -506,11 +506,13 @@ int proto_add_status(json_t *o, const struct serviced_status *st)
 {
 	const struct serviced_counts *c = &st->counts;
 	json_t *completed = proto_per_state(c->completed), *cut = proto_per_state(c->cut);
+	json_t *aborted = proto_per_state(c->aborted);
 	int r = 0;
 
-	if (completed == NULL || cut == NULL) {
+	if (completed == NULL || cut == NULL || aborted == NULL) {
 		json_decref(completed);
 		json_decref(cut);
+		json_decref(aborted);
 		return -ENOMEM;
 	}
 	r |= json_object_set_new(o, "state", json_string(serviced_state_name(st->state)));
@@ -530,6 +532,7 @@ int proto_add_status(json_t *o, const struct serviced_status *st)
 	r |= proto_set_uint(o, "connections_refused", c->connections_refused);
 	r |= json_object_set_new(o, "completed", completed);
 	r |= json_object_set_new(o, "cut", cut);
+	r |= json_object_set_new(o, "aborted", aborted);
 	r |= proto_add_knobs(o, st, -1);
 	r |= json_object_set_new(o, "pid", json_integer(st->pid));
 	if (st->exit_status >= 0) /* only once stopped */
@@ -835,6 +838,9 @@ int proto_status_from_json(const json_t *o, struct serviced_status *st)
 		r |= proto_get_uint(o, "connections_refused", &c->connections_refused);
 	r |= proto_get_per_state(o, "completed", c->completed);
 	r |= proto_get_per_state(o, "cut", c->cut);
+	/* Added within protocol 1: before it, a daemon counted these as cut. */
+	if (json_object_get(o, "aborted") != NULL)
+		r |= proto_get_per_state(o, "aborted", c->aborted);
 	for (i = 0; i < SERVICED_KNOB_COUNT_; i++)
 		r |= proto_get_uint(o, proto_knobs[i].member, &st->knobs_ms[i]);
 	r |= proto_get_uint(o, "pid", &pid);

@@ -110,9 +110,13 @@ struct serviced_counts {
 	uint64_t requests_total;   /* completed since start, however they ended */
 	uint64_t connections_total;
 	uint64_t connections_refused; /* closed at once: a connection limit was reached */
-	/* Requests that finished, and requests that were cut, in each state. */
+	/* Requests that ended, in each state: answered whole; cut short by the server (the
+	 * drain closed their connection, or the process stopped: any of these during a
+	 * shutdown makes its exit status SERVICED_EXIT_CUT); aborted by the client (it went
+	 * away, or was slower than the idle timeout). */
 	uint64_t completed[SERVICED_STATE_COUNT_];
 	uint64_t cut[SERVICED_STATE_COUNT_];
+	uint64_t aborted[SERVICED_STATE_COUNT_];
 };
 
 /* A snapshot of the lifecycle, for status displays. */
@@ -126,8 +130,8 @@ struct serviced_status {
 	struct serviced_counts counts;
 	pid_t pid;
 	/* Once stopped, the exit status the shutdown earned (what serviced_run() returns:
-	 * SERVICED_EXIT_CLEAN or _CUT); -1 before. Requests whose clients went away are in the
-	 * "cut" counts but do not make a shutdown unclean. */
+	 * SERVICED_EXIT_CLEAN or _CUT); -1 before. _CUT whenever a request was cut during the
+	 * shutdown; requests whose clients went away are "aborted" and leave it clean. */
 	int exit_status;
 };
 

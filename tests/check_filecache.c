@@ -1,8 +1,8 @@
 /*
  * check_filecache: unit tests of the small-file cache: hits, every change that must empty
  * it (after a fill and between a fill's steps), what it refuses to hold, its budget, its
- * watch bound, idling and stopping, who is signalled of changes and who reads the queue
- * instead, and two threads on their own shards. It includes
+ * watch bound, idling and stopping, that no thread is signalled of changes, and two
+ * threads on their own shards. It includes
  * filecache.c itself to reach the cache's insides and to change files between the steps of
  * a fill (FILECACHE_HOOK). A test's thread fills and serves one shard: the one sh() gives.
  */
@@ -411,38 +411,20 @@ static void change_from_thread(void)
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 }
 
-/* The thread that made the instance owns it: a change anywhere signals it, and until one
- * does, its lookups do not read the queue. */
-START_TEST(test_cache_owner_signalled)
+/* No change is signalled to a thread (a signal inside a worker's sendfile() stalls its
+ * download): the instance has no owner and does not raise SIGIO, and a change made from
+ * another thread is still seen by the next lookup. */
+START_TEST(test_cache_no_signals)
 {
-	sig_atomic_t before;
+	struct f_owner_ex o = { .type = F_OWNER_TID, .pid = -1 };
 
 	ck_assert_int_eq(filecache_fill(cache, "d/e/f.txt"), 0);
-	ck_assert_uint_eq(sh(cache)->owner, filecache_me());
-	before = filecache_signals;
-	free(cached("d/e/f.txt"));
-	ck_assert_int_eq(sh(cache)->seen, filecache_signals);
-	change_from_thread();
-	ck_assert_int_ne(filecache_signals, before);
-	ck_assert_ptr_null(cached("d/e/f.txt"));
-}
-END_TEST
-
-/* With SIGIO blocked in the thread that makes the instance, nothing can tell it of changes:
- * it owns nothing, and reads the queue on every lookup. */
-START_TEST(test_cache_sigio_blocked)
-{
-	sigset_t io, old;
-
-	sigemptyset(&io);
-	sigaddset(&io, SIGIO);
-	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &io, &old), 0);
-	ck_assert_int_eq(filecache_fill(cache, "d/e/f.txt"), 0);
-	ck_assert_uint_eq(sh(cache)->owner, 0);
+	ck_assert_int_eq(fcntl(sh(cache)->inotify, F_GETFL) & O_ASYNC, 0);
+	ck_assert_int_eq(fcntl(sh(cache)->inotify, F_GETOWN_EX, &o), 0);
+	ck_assert_int_eq(o.pid, 0);
 	free(cached("d/e/f.txt"));
 	change_from_thread();
 	ck_assert_ptr_null(cached("d/e/f.txt"));
-	ck_assert_int_eq(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
 }
 END_TEST
 
@@ -453,8 +435,8 @@ static void *fill_thread_run(void *arg)
 	return NULL;
 }
 
-/* A shard another thread owns (one shard for all, its owner gone): this thread's lookups
- * read the queue, and see a change. */
+/* A shard another thread filled (one shard for all, that thread gone): this thread's
+ * lookups see a change. */
 START_TEST(test_cache_shared_shard)
 {
 	pthread_t t;
@@ -466,7 +448,6 @@ START_TEST(test_cache_shared_shard)
 	ck_assert_uint_eq(cache->nshards, 1);
 	ck_assert_int_eq(pthread_create(&t, NULL, fill_thread_run, &other), 0);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	ck_assert_uint_eq(sh(cache)->owner, other);
 	ck_assert_uint_ne(other, filecache_me());
 	b = cached("d/e/f.txt");
 	ck_assert_str_eq(b, "one\n");
@@ -571,8 +552,7 @@ static Suite *filecache_suite(void)
 	tcase_add_test(tc, test_cache_refusals);
 	tcase_add_test(tc, test_cache_watch_bound);
 	tcase_add_test(tc, test_cache_idle_and_stop);
-	tcase_add_test(tc, test_cache_owner_signalled);
-	tcase_add_test(tc, test_cache_sigio_blocked);
+	tcase_add_test(tc, test_cache_no_signals);
 	tcase_add_test(tc, test_cache_shared_shard);
 	tcase_add_test(tc, test_cache_threads);
 	suite_add_tcase(s, tc);

@@ -6,10 +6,9 @@
 # ends as soon as they are gone, not when grace runs out.
 #
 # Exit status: 0. Exit 3 says the shutdown cut work it had accepted; a client that hangs
-# up takes its request away itself, and grace ended with nothing in flight, so there was
-# nothing the shutdown could have finished. Not asserted: the status of "servicectl
-# shutdown --wait", which today is 1 ("requests were cut"), because the per-state "cut"
-# counters it sums also count requests whose client went away.
+# up takes its request away itself (counted as aborted, not cut), and grace ended with
+# nothing in flight, so there was nothing the shutdown could have finished. "servicectl
+# shutdown --wait" agrees: exit 0.
 . "$top_srcdir/tests/lib.sh"
 command -v python3 >/dev/null || skip "python3 is needed for the clients"
 [ -n "$SERVICECTL" ] || skip "SERVICECTL is not set"
@@ -66,7 +65,13 @@ hang_up
 wait_exit "$SVC_PID"
 expect_eq "daemon exit status after abandoned uploads" 0 "$EXIT_STATUS"
 wait_exit "$wait_pid"
+expect_eq "shutdown --wait after abandoned uploads" 0 "$EXIT_STATUS"
 events_show "$T/wait.up"
+python3 - "$T/wait.up" <<'PY' || fail "the uploads were not counted as aborted: $(tail -n 1 "$T/wait.up")"
+import json, sys
+last = [json.loads(l) for l in open(sys.argv[1])][-1]
+assert sum(last["cut"].values()) == 0 and sum(last["aborted"].values()) >= 1, last
+PY
 
 # --- downloads abandoned in the drain delay: the counts return to zero, readable ----------
 mkdir -p "$T/root"
