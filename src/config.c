@@ -98,6 +98,8 @@ static const struct opt config_opts[] = {
 	  "N", "connection limit per client IP", "no limit" },
 	{ "connection-timeout", 0, OPT_SECONDS, F(engine.connection_timeout_s), 1, 86400, "D",
 	  "idle timeout, whole seconds", NULL },
+	{ "request-header-timeout", 0, OPT_SECONDS, F(engine.header_timeout_s), 0, 86400, "D",
+	  "time for a request's headers to come whole, whole seconds; 0 = none", NULL },
 	{ "connection-memory", 0, OPT_BYTES, F(engine.connection_memory), 4096, 16 * 1024 * 1024,
 	  "BYTES", "header memory per connection, 4k-16M", NULL },
 	{ "access-log", 0, OPT_BOOL, F(access_log), 0, 0, NULL, "log every request", NULL },

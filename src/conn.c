@@ -43,7 +43,8 @@ struct conn *conn_add(struct conn_registry *r, struct MHD_Connection *mhd, int f
 		return NULL;
 	c->mhd = mhd;
 	c->fd = fd;
-	c->accepted_ms = now_ms;
+	c->fresh_ms = now_ms;
+	atomic_init(&c->since_ms, now_ms);
 	atomic_init(&c->phase, CONN_FRESH);
 	atomic_fetch_add(&r->fresh, 1);
 	pthread_mutex_lock(&r->lock);
@@ -95,11 +96,53 @@ bool conn_begin_request(struct conn_registry *r, struct conn *c)
 	return true;
 }
 
-void conn_end_request(struct conn *c)
+void conn_end_request(struct conn *c, uint64_t now_ms)
 {
 	int expected = CONN_BUSY;
 
+	atomic_store_explicit(&c->since_ms, now_ms, memory_order_relaxed);
+	atomic_store_explicit(&c->reused, true, memory_order_relaxed);
+	atomic_store_explicit(&c->line_seen, false, memory_order_relaxed);
 	atomic_compare_exchange_strong(&c->phase, &expected, CONN_IDLE);
+}
+
+/* Shuts down a connection whose request will not come in time. While its headers are
+ * incomplete libmicrohttpd only reads it, so the answer can be written here: a client that
+ * has sent a request line learns why (408), one that sent nothing gets a plain close. */
+static void conn_shut_late(struct conn *c)
+{
+	static const char late[] = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+				   "Content-Length: 0\r\n\r\n";
+
+	if (atomic_load_explicit(&c->line_seen, memory_order_relaxed) &&
+	    send(c->fd, late, sizeof late - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		(void)0; /* a full buffer: the close says enough */
+	shutdown(c->fd, SHUT_RDWR);
+}
+
+size_t conn_close_late(struct conn_registry *r, uint64_t now_ms, uint64_t header_ms,
+		       uint64_t idle_ms)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (struct conn *c = r->head.next; c != &r->head; c = c->next) {
+		int phase = atomic_load(&c->phase);
+		uint64_t due = atomic_load_explicit(&c->since_ms, memory_order_relaxed) + header_ms;
+
+		if (phase != CONN_FRESH && phase != CONN_IDLE)
+			continue;
+		if (atomic_load_explicit(&c->reused, memory_order_relaxed))
+			due += idle_ms;
+		if (now_ms < due || !atomic_compare_exchange_strong(&c->phase, &phase, CONN_CLOSING))
+			continue;
+		if (phase == CONN_FRESH)
+			atomic_fetch_sub(&r->fresh, 1);
+		conn_shut_late(c);
+		n++;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return n;
 }
 
 /* Idle connections are shut down by one thread below this many, by one thread per CPU
@@ -122,7 +165,7 @@ static void *conn_sweep_part(void *arg)
 	return NULL;
 }
 
-size_t conn_close_idle(struct conn_registry *r)
+size_t conn_close_idle(struct conn_registry *r, uint64_t now_ms)
 {
 	struct conn_sweep part[CONN_SWEEP_THREADS];
 	pthread_t tid[CONN_SWEEP_THREADS];
@@ -144,6 +187,7 @@ size_t conn_close_idle(struct conn_registry *r)
 		 * again, and grace waits for it. */
 		if (atomic_compare_exchange_strong(&c->phase, &expected, CONN_FRESH)) {
 			atomic_fetch_add(&r->fresh, 1);
+			c->fresh_ms = now_ms; /* the wait for its request starts now */
 			if (fds != NULL)
 				fds[n] = c->fd;
 			else
@@ -191,15 +235,15 @@ size_t conn_close_stale_fresh(struct conn_registry *r, uint64_t cutoff_ms, uint6
 
 		if (atomic_load(&c->phase) != CONN_FRESH)
 			continue;
-		if (c->accepted_ms > cutoff_ms) {
-			if (c->accepted_ms < *oldest_ms)
-				*oldest_ms = c->accepted_ms;
+		if (c->fresh_ms > cutoff_ms) {
+			if (c->fresh_ms < *oldest_ms)
+				*oldest_ms = c->fresh_ms;
 			continue;
 		}
-		/* Silent too long: it was never going to ask. */
+		/* Silent (or slow) too long: its request was not going to come in time. */
 		if (atomic_compare_exchange_strong(&c->phase, &expected, CONN_CLOSING)) {
 			atomic_fetch_sub(&r->fresh, 1);
-			shutdown(c->fd, SHUT_RDWR);
+			conn_shut_late(c);
 			n++;
 		}
 	}

@@ -30,6 +30,15 @@ uint64_t counts_in_flight(const struct counts *c)
 	return n > 0 ? (uint64_t)n : 0;
 }
 
+bool counts_in_app(const struct counts *c)
+{
+	int64_t n = 0;
+
+	for (int i = 0; i < COUNTS_SHARDS; i++)
+		n += atomic_load_explicit(&c->shard[i].in_app, memory_order_relaxed);
+	return n > 0;
+}
+
 void counts_totals(const struct counts *c, uint64_t *total, uint64_t *completed, uint64_t *cut,
 		   uint64_t *aborted)
 {

@@ -31,6 +31,9 @@ struct counts_shard {
 	_Atomic uint64_t completed[SERVICED_STATE_COUNT_];
 	_Atomic uint64_t cut[SERVICED_STATE_COUNT_];
 	_Atomic uint64_t aborted[SERVICED_STATE_COUNT_];
+	/* The application's code running on this thread now (a handler, a stream reader):
+	 * the force bound ends the process only for that. */
+	_Atomic int64_t in_app;
 } __attribute__((aligned(64)));
 
 struct counts {
@@ -62,6 +65,20 @@ static inline void counts_end(struct counts_shard *sh, int st, enum counts_outco
 	atomic_fetch_add_explicit(&sh->total, 1, memory_order_relaxed);
 	atomic_fetch_sub(&sh->in_flight, 1);
 }
+
+/* The calling worker enters or leaves the application's code. */
+static inline void counts_enter_app(struct counts_shard *sh)
+{
+	atomic_fetch_add_explicit(&sh->in_app, 1, memory_order_relaxed);
+}
+
+static inline void counts_leave_app(struct counts_shard *sh)
+{
+	atomic_fetch_sub_explicit(&sh->in_app, 1, memory_order_relaxed);
+}
+
+/* Whether any thread is in the application's code now. */
+bool counts_in_app(const struct counts *c);
 
 /* Requests in flight now. Read after a counts_end of this thread, 0 means that no request
  * is in flight: every shard's last change is seen, by sequential consistency. */

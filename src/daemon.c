@@ -207,6 +207,9 @@ static void daemon_log_limits(const struct serviced_limits *was, const struct se
 	if (was->timeout_s != now->timeout_s)
 		log_msg(LOG_NOTICE, "reload: connection-timeout %us -> %us", was->timeout_s,
 			now->timeout_s);
+	if (was->header_timeout_s != now->header_timeout_s)
+		log_msg(LOG_NOTICE, "reload: request-header-timeout %us -> %us",
+			was->header_timeout_s, now->header_timeout_s);
 }
 
 /* Reload: the configuration is read again exactly as at start (file, then command line),
@@ -230,7 +233,8 @@ static int daemon_reload(void *cls, serviced *s, char *err, size_t errsize)
 	serviced_get_limits(s, &was);
 	now = (struct serviced_limits){ .connections = fresh.engine.connection_limit,
 					.connections_per_ip = fresh.engine.per_ip_connection_limit,
-					.timeout_s = fresh.engine.connection_timeout_s };
+					.timeout_s = fresh.engine.connection_timeout_s,
+					.header_timeout_s = fresh.engine.header_timeout_s };
 	if (serviced_set_limits(s, &now) < 0) {
 		snprintf(err, errsize, "connection limits out of range");
 		config_free(&fresh);

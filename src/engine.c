@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -87,6 +88,7 @@ struct serviced {
 
 	struct MHD_Daemon *mhd;
 	struct MHD_Response *resp_503;
+	struct MHD_Response *resp_501; /* a transfer coding other than chunked */
 	int listen_fd;
 	bool listen_owned; /* we bound it: we may shut it down; an inherited one never */
 	bool quiesced;
@@ -114,6 +116,8 @@ struct serviced {
 	struct conn_registry reg;
 	struct admit admit;                /* the connection limits, enforced at accept */
 	_Atomic unsigned timeout_s;        /* the idle timeout now */
+	_Atomic unsigned header_timeout_s; /* the request-header deadline now, 0: none */
+	uint64_t header_sweep_ms;          /* when the engine looks for late headers next */
 	unsigned timeout_start_s;          /* libmicrohttpd's: fixed when it starts */
 	_Atomic uint64_t nofile_logged_ms; /* the last "out of descriptors" line logged */
 	_Atomic unsigned nofile_dropped;    /* and the ones not logged since */
@@ -423,12 +427,11 @@ static void *engine_uri_log(void *cls, const char *uri, struct MHD_Connection *c
 	(void)uri;
 	if (!c || c->refused) /* no context: the access handler refuses, the handler never runs */
 		return NULL;
-	/* A connection the drain has shut down takes no request: one that reached it after
-	 * that is refused unanswered, never run and then left without a way to answer. */
-	if (!conn_begin_request(&s->reg, c))
-		return NULL;
+	/* Only the request line has come: the request is not in flight until its headers are
+	 * complete (engine_access), and the header deadline still runs. */
+	atomic_store_explicit(&c->line_seen, true, memory_order_relaxed);
+	c->counted = false;
 	engine_conn_timeout(s, c, connection);
-	counts_begin(counts_mine(&s->counts));
 	if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
 		atomic_store(&c->cancelled, false);
 	c->close_marked = false;
@@ -447,6 +450,11 @@ static void engine_completed(void *cls, struct MHD_Connection *connection, void 
 
 	if (!c)
 		return;
+	*req_cls = NULL;
+	if (!c->counted) { /* its headers never came whole: no request began */
+		conn_end_request(c, engine_now_ms());
+		return;
+	}
 	if (s->completed)
 		s->completed(s->completed_cls, connection, &c->app_cls, toe);
 	st = atomic_load(&s->state);
@@ -458,12 +466,11 @@ static void engine_completed(void *cls, struct MHD_Connection *connection, void 
 				      atomic_load(&c->phase) == CONN_CLOSING ?
 			      COUNTS_CUT :
 			      COUNTS_ABORTED;
-	conn_end_request(c);
+	conn_end_request(c, engine_now_ms());
 	/* A response queued before grace began carried no "Connection: close": end the
 	 * connection by its read side, so no further request is taken from it. */
 	if (st >= SERVICED_STATE_GRACE && !c->close_marked && c->fd >= 0)
 		shutdown(c->fd, SHUT_RD);
-	*req_cls = NULL;
 	counts_end(counts_mine(&s->counts), st, how);
 	/* Of two workers ending their last requests at once, the later sees both ends. */
 	if (st >= SERVICED_STATE_GRACE && counts_in_flight(&s->counts) == 0)
@@ -493,6 +500,24 @@ static enum MHD_Result engine_access(void *cls, struct MHD_Connection *connectio
 
 	if (!c) /* no URI callback ran: cannot happen with libmicrohttpd >= 0.9.71 */
 		return MHD_NO;
+	if (!c->counted) {
+		const char *te;
+
+		/* The first call: the headers are complete, the request is in flight now. A
+		 * connection the drain has shut down takes none: a request that reached it
+		 * after that is refused unanswered, never run and left with no way to answer. */
+		if (!conn_begin_request(&s->reg, c))
+			return MHD_NO;
+		counts_begin(counts_mine(&s->counts));
+		c->counted = true;
+		/* libmicrohttpd 0.9.75 takes any other coding for a body of unknown length and
+		 * hands it the rest of the connection: the request would never end. Queued on
+		 * the first call, the answer closes the connection and its body is dropped. */
+		te = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+						 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+		if (te && strcasecmp(te, "chunked") != 0)
+			return MHD_queue_response(connection, MHD_HTTP_NOT_IMPLEMENTED, s->resp_501);
+	}
 	if (atomic_load(&c->cancelled)) {
 		/* Resumed by the engine at mercy: the application is not called again. The flag
 		 * stays until the next request, so mercy's sweep leaves the answer to go out. */
@@ -500,8 +525,10 @@ static enum MHD_Result engine_access(void *cls, struct MHD_Connection *connectio
 	}
 	engine_mark_close(s, c, connection);
 	engine_current = c;
+	counts_enter_app(counts_mine(&s->counts));
 	r = s->handler(s->handler_cls, connection, url, method, version, upload_data,
 		       upload_data_size, &c->app_cls);
+	counts_leave_app(counts_mine(&s->counts));
 	engine_current = NULL;
 	/* Grace may have begun while the handler ran; the reply is built after it returns. */
 	engine_mark_close(s, c, connection);
@@ -567,13 +594,17 @@ static ssize_t engine_stream_read(void *cls, uint64_t pos, char *buf, size_t max
 {
 	struct engine_stream *st = cls;
 	int state = atomic_load_explicit(&st->s->state, memory_order_relaxed);
+	ssize_t n;
 
 	/* Ending the stream (rather than erroring) sends the chunked terminator: the client
 	 * sees a complete response. */
 	if (state >= SERVICED_STATE_MERCY ||
 	    (state >= SERVICED_STATE_GRACE && (st->flags & SERVICED_STREAM_CANCEL_ON_SHUTDOWN)))
 		return MHD_CONTENT_READER_END_OF_STREAM;
-	return st->reader(st->cls, pos, buf, max);
+	counts_enter_app(counts_mine(&st->s->counts));
+	n = st->reader(st->cls, pos, buf, max);
+	counts_leave_app(counts_mine(&st->s->counts));
+	return n;
 }
 
 static void engine_stream_free(void *cls)
@@ -658,6 +689,7 @@ void serviced_options_init(struct serviced_options *o)
 	o->signals = SERVICED_SIG_TERM | SERVICED_SIG_INT;
 	o->connection_limit = 1024;
 	o->connection_timeout_s = 60;
+	o->header_timeout_s = 10;
 	/* libmicrohttpd zeroes the whole pool after every request: its size is paid per
 	 * request, and per idle connection. 16 KiB still takes 14 KiB of headers. */
 	o->connection_memory = 16 * 1024;
@@ -675,6 +707,9 @@ static int engine_check_limits(const struct serviced_limits *l, struct serviced_
 	if (l->timeout_s > SERVICED_TIMEOUT_MAX)
 		return engine_error(err, -EINVAL, "idle timeout %us: expected 0 to %u",
 				    l->timeout_s, SERVICED_TIMEOUT_MAX);
+	if (l->header_timeout_s > SERVICED_TIMEOUT_MAX)
+		return engine_error(err, -EINVAL, "request-header deadline %us: expected 0 to %u",
+				    l->header_timeout_s, SERVICED_TIMEOUT_MAX);
 	return 0;
 }
 
@@ -691,7 +726,8 @@ int serviced_new(serviced **out, const struct serviced_options *o, serviced_hand
 	if (o) {
 		limits = (struct serviced_limits){ .connections = o->connection_limit,
 						   .connections_per_ip = o->per_ip_connection_limit,
-						   .timeout_s = o->connection_timeout_s };
+						   .timeout_s = o->connection_timeout_s,
+						   .header_timeout_s = o->header_timeout_s };
 		if ((r = engine_check_limits(&limits, err)) < 0)
 			return r;
 	}
@@ -726,6 +762,7 @@ int serviced_new(serviced **out, const struct serviced_options *o, serviced_hand
 	}
 	s->timeout_start_s = s->opt.connection_timeout_s;
 	atomic_init(&s->timeout_s, s->timeout_start_s);
+	atomic_init(&s->header_timeout_s, s->opt.header_timeout_s);
 	{
 		uint64_t knobs[SERVICED_KNOB_COUNT_] = {
 			[SERVICED_KNOB_DRAIN_DELAY] = s->opt.drain_delay_ms,
@@ -766,6 +803,8 @@ void serviced_free(serviced *s)
 		close(s->listen_fd);
 	if (s->resp_503)
 		MHD_destroy_response(s->resp_503);
+	if (s->resp_501)
+		MHD_destroy_response(s->resp_501);
 	for (int fd_i = 0; fd_i < 4; fd_i++) {
 		int fd = fd_i == 0 ? s->epfd : fd_i == 1 ? s->sigfd : fd_i == 2 ? s->wakefd : s->shutfd;
 
@@ -954,6 +993,7 @@ int serviced_start(serviced *s, struct serviced_error *err)
 	struct epoll_event ev = { .events = EPOLLIN };
 	unsigned threads = engine_threads(s);
 	static const char busy[] = "Service Unavailable: shutting down\n";
+	static const char coding[] = "Not Implemented: transfer coding\n";
 	struct serviced_limits limits;
 	int r;
 
@@ -1004,8 +1044,11 @@ int serviced_start(serviced *s, struct serviced_error *err)
 
 	s->resp_503 = MHD_create_response_from_buffer(sizeof busy - 1, (void *)busy,
 						      MHD_RESPMEM_PERSISTENT);
-	if (!s->resp_503 ||
-	    MHD_add_response_header(s->resp_503, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)
+	s->resp_501 = MHD_create_response_from_buffer(sizeof coding - 1, (void *)coding,
+						      MHD_RESPMEM_PERSISTENT);
+	if (!s->resp_503 || !s->resp_501 ||
+	    MHD_add_response_header(s->resp_503, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES ||
+	    MHD_add_response_header(s->resp_501, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)
 		return engine_error(err, -ENOMEM, "out of memory");
 	/* The limits as they are now (serviced_set_limits() may have run since serviced_new()). */
 	serviced_get_limits(s, &limits);
@@ -1108,6 +1151,7 @@ void serviced_get_limits(serviced *s, struct serviced_limits *l)
 {
 	admit_get_limits(&s->admit, &l->connections, &l->connections_per_ip);
 	l->timeout_s = atomic_load(&s->timeout_s);
+	l->header_timeout_s = atomic_load(&s->header_timeout_s);
 }
 
 int serviced_set_limits(serviced *s, const struct serviced_limits *l)
@@ -1118,6 +1162,8 @@ int serviced_set_limits(serviced *s, const struct serviced_limits *l)
 	 * connections pick up the timeout at their next request (engine_uri_log). */
 	admit_set_limits(&s->admit, l->connections, l->connections_per_ip);
 	atomic_store(&s->timeout_s, l->timeout_s);
+	atomic_store(&s->header_timeout_s, l->header_timeout_s);
+	engine_wake(s); /* the header sweep's next time may have changed */
 	return 0;
 }
 
@@ -1279,25 +1325,51 @@ struct engine_watchdog {
 	serviced *s;
 };
 
-/* Waits for the engine to finish stopping MHD; if it does not within the force bound (a
- * handler is stuck and MHD joins its thread), ends the process. */
+static void engine_summary(serviced *s);
+
+/* Ends the process from the watchdog, with the summary first. */
+static _Noreturn void engine_watchdog_exit(struct engine_watchdog *w, int status)
+{
+	w->s->exit_status = status;
+	engine_summary(w->s);
+	_exit(status);
+}
+
+/* Waits for the engine to finish stopping MHD. At the force bound, a handler still running
+ * (MHD joins its thread, for as long as it runs) ends the process with exit status 4. With
+ * none running, MHD is only closing connections, which takes a moment even at a bound of
+ * 0: the watchdog looks again every ENGINE_WATCHDOG_STEP_MS, and only a stop that has not
+ * ended ENGINE_WATCHDOG_SLACK_MS past the bound ends the process (status 1: no handler was
+ * to blame). */
+#define ENGINE_WATCHDOG_STEP_MS 10
+#define ENGINE_WATCHDOG_SLACK_MS 5000
 static void *engine_watchdog_main(void *arg)
 {
 	struct engine_watchdog *w = arg;
 	struct timespec until;
+	uint64_t waited = w->bound_ms;
 
 	engine_deadline(&until, w->bound_ms);
 	pthread_mutex_lock(&w->lock);
 	while (!w->done) {
-		if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
-			break;
-	}
-	if (!w->done) {
-		engine_log(w->s, LOG_ERR,
-			   "force: a handler is still running %llums after the stop began; "
-			   "exiting with status %d",
-			   (unsigned long long)w->bound_ms, SERVICED_EXIT_FORCED);
-		_exit(SERVICED_EXIT_FORCED);
+		if (pthread_cond_timedwait(&w->cond, &w->lock, &until) != ETIMEDOUT)
+			continue;
+		if (counts_in_app(&w->s->counts)) {
+			engine_log(w->s, LOG_ERR,
+				   "force: a handler is still running %llums after the stop began; "
+				   "exiting with status %d",
+				   (unsigned long long)waited, SERVICED_EXIT_FORCED);
+			engine_watchdog_exit(w, SERVICED_EXIT_FORCED);
+		}
+		if (waited >= w->bound_ms + ENGINE_WATCHDOG_SLACK_MS) {
+			engine_log(w->s, LOG_ERR,
+				   "force: libmicrohttpd has not stopped %llums after the stop "
+				   "began, with no handler running; exiting with status %d",
+				   (unsigned long long)waited, SERVICED_EXIT_FAILURE);
+			engine_watchdog_exit(w, SERVICED_EXIT_FAILURE);
+		}
+		waited += ENGINE_WATCHDOG_STEP_MS;
+		engine_deadline(&until, ENGINE_WATCHDOG_STEP_MS);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -1552,14 +1624,14 @@ static void engine_enter(serviced *s, enum serviced_state from, enum serviced_st
 	switch (to) {
 	case SERVICED_STATE_GRACE:
 		engine_quiesce(s);
-		n = conn_close_idle(&s->reg);
+		n = conn_close_idle(&s->reg, engine_now_ms());
 		engine_log(s, LOG_DEBUG, "grace: listener closed, %zu idle connections closed", n);
 		/* Grace could not end while the listener was open; it may be over now. */
 		engine_wake(s);
 		break;
 	case SERVICED_STATE_MERCY:
 		engine_quiesce(s); /* when grace was skipped */
-		conn_close_idle(&s->reg);
+		conn_close_idle(&s->reg, engine_now_ms());
 		n = conn_cancel_suspended(&s->reg);
 		if (n)
 			engine_log(s, LOG_INFO, "mercy: %zu suspended requests answered 503", n);
@@ -1644,6 +1716,26 @@ static uint64_t engine_sweep_fresh(serviced *s, uint64_t now)
 	return oldest == UINT64_MAX ? LIFECYCLE_NEVER : oldest + CONN_FRESH_MAX_MS;
 }
 
+/* Closes connections whose request headers are late (see serviced_limits); returns when it
+ * looks next, or LIFECYCLE_NEVER. Once a second: the deadline is in whole seconds. */
+#define ENGINE_HEADER_SWEEP_MS 1000
+static uint64_t engine_sweep_headers(serviced *s, uint64_t now)
+{
+	uint64_t header_ms = (uint64_t)atomic_load(&s->header_timeout_s) * 1000;
+	size_t n;
+
+	if (header_ms == 0)
+		return LIFECYCLE_NEVER;
+	if (now < s->header_sweep_ms && s->header_sweep_ms <= now + ENGINE_HEADER_SWEEP_MS)
+		return s->header_sweep_ms;
+	s->header_sweep_ms = now + ENGINE_HEADER_SWEEP_MS;
+	n = conn_close_late(&s->reg, now, header_ms, (uint64_t)atomic_load(&s->timeout_s) * 1000);
+	if (n)
+		engine_log(s, LOG_INFO, "closed %zu connections whose request headers did not "
+			   "come whole within %us", n, atomic_load(&s->header_timeout_s));
+	return s->header_sweep_ms;
+}
+
 /* How long the engine may sleep: until the phase's deadline, the next tick, or the moment a
  * fresh connection has been silent too long. */
 static int engine_timeout(serviced *s, uint64_t now)
@@ -1654,6 +1746,9 @@ static int engine_timeout(serviced *s, uint64_t now)
 	next = lifecycle_deadline(&s->lc);
 	pthread_mutex_unlock(&s->lock);
 	fresh = engine_sweep_fresh(s, now);
+	if (fresh < next)
+		next = fresh;
+	fresh = engine_sweep_headers(s, now);
 	if (fresh < next)
 		next = fresh;
 	if (atomic_load(&s->state) == SERVICED_STATE_GRACE && engine_unreported(s) > 0 &&

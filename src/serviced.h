@@ -96,6 +96,7 @@ struct serviced_options {
 	unsigned connection_limit;       /* default 1024 */
 	unsigned per_ip_connection_limit; /* default 0 = no limit */
 	unsigned connection_timeout_s;   /* idle timeout, default 60 */
+	unsigned header_timeout_s;       /* request-header deadline, default 10 */
 	/* Fixed at start: */
 	size_t connection_memory;        /* bytes per connection for headers, default 16 KiB */
 };
@@ -195,19 +196,24 @@ int serviced_cancel(serviced *s);
 uint64_t serviced_get_knob(serviced *s, enum serviced_knob k);
 int serviced_set_knob(serviced *s, enum serviced_knob k, uint64_t ms);
 
-/* The connection limits and the idle timeout, which may change while the engine runs.
+/* The connection limits and the timeouts, which may change while the engine runs.
  * A connection beyond a limit is accepted and closed at once, unanswered; connections
  * already open stay open when a limit is lowered. A new idle timeout applies to new
- * connections, and to open ones from their next request. */
+ * connections, and to open ones from their next request. The request-header deadline
+ * bounds the time from a connection's accept (or the idle timeout after its last request)
+ * to its next request's complete headers, however slowly they trickle in: past it the
+ * connection is closed (after a 408 when its request line had come). A new one applies
+ * at once. */
 #define SERVICED_LIMIT_MAX 1000000u /* connections, and connections per client address */
 #define SERVICED_TIMEOUT_MAX 86400u /* seconds */
 struct serviced_limits {
 	unsigned connections;        /* open at once: 1 to SERVICED_LIMIT_MAX */
 	unsigned connections_per_ip; /* per client address: 0 (no limit) to SERVICED_LIMIT_MAX */
 	unsigned timeout_s;          /* idle timeout: 0 (none) to SERVICED_TIMEOUT_MAX seconds */
+	unsigned header_timeout_s;   /* request-header deadline: 0 (none) to SERVICED_TIMEOUT_MAX */
 };
 void serviced_get_limits(serviced *s, struct serviced_limits *l);
-/* Changes the three, from any thread. Returns 0, or -EINVAL (nothing changed) when a
+/* Changes them all, from any thread. Returns 0, or -EINVAL (nothing changed) when a
  * value is out of range. */
 int serviced_set_limits(serviced *s, const struct serviced_limits *l);
 

@@ -1,0 +1,103 @@
+#!/bin/bash
+# Clients that take too long over their request headers. 30 clients trickling a header byte
+# every 200 ms (each byte resets libmicrohttpd's idle timeout) hold all 30 places of
+# --max-connections 30: the request-header deadline closes them with a 408 and another
+# client is served again. At a SIGTERM, connections still sending headers are not requests
+# in flight: the drain does not wait for them and exits 0 long before grace runs out. A
+# request with a transfer coding other than chunked gets 501 and a close, not a request
+# that never ends.
+. "$top_srcdir/tests/lib.sh"
+command -v python3 >/dev/null || skip "python3 is needed for the clients"
+
+# slow PORT N OUT: N connections each send a request line, then one header byte every
+# 200 ms; prints, once all are closed by the server (or after 30 s), how each ended.
+slow() {
+	python3 - "$@" <<'PY'
+import selectors, socket, sys, time
+port, n, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+socks = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /small.txt HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    s.setblocking(False)
+    socks.append(s)
+open(out + ".ready", "w").close()
+got = {s: b"" for s in socks}
+ended = {}
+sel = selectors.DefaultSelector()
+for s in socks:
+    sel.register(s, selectors.EVENT_READ)
+end = time.monotonic() + 30
+while len(ended) < n and time.monotonic() < end:
+    for s in socks:
+        if s not in ended:
+            try:
+                s.send(b"a")
+            except OSError:
+                pass
+    for key, _ in sel.select(0.2):
+        s = key.fileobj
+        try:
+            d = s.recv(4096)
+        except OSError:
+            d = b""
+        if d:
+            got[s] += d
+        else:
+            ended[s] = got[s].split(b"\r\n", 1)[0].decode() or "closed"
+            sel.unregister(s)
+with open(out, "w") as f:
+    for s in socks:
+        f.write(ended.get(s, "open") + "\n")
+PY
+}
+
+mkdir -p "$T/root"
+echo small >"$T/root/small.txt"
+
+# --- a lockout undone by the deadline -----------------------------------------------------
+svc_start --root "$T/root" --max-connections 30 --connection-timeout 5 \
+	--request-header-timeout 2
+slow "$SVC_PORT" 30 "$T/slow1" &
+TEST_PIDS+=($!)
+slowpid=$!
+wait_until "the slow clients to connect" test -e "$T/slow1.ready"
+wait_until "a normal client to be served again" sh -c "curl -sf --max-time 2 '$SVC_URL/small.txt' >/dev/null"
+wait_exit "$slowpid" 40
+expect_eq "how the slow clients ended" "30 HTTP/1.1 408 Request Timeout" \
+	"$(sort "$T/slow1" | uniq -c | sed 's/^ *//')"
+log_has 'closed [0-9]+ connections whose request headers did not come whole within 2s' ||
+	fail "no log line for the late headers"
+
+# --- unknown transfer coding ------------------------------------------------------------------
+out=$(printf 'GET /small.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\nhello' |
+	python3 -c 'import socket,sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(sys.stdin.buffer.read())
+b = b""
+while True:
+    d = s.recv(4096)
+    if not d: break
+    b += d
+print(b.split(b"\r\n", 1)[0].decode(), "closed")' "$SVC_PORT")
+expect_eq "an unknown transfer coding" "HTTP/1.1 501 Not Implemented closed" "$out"
+expect_eq "still serving after it" 200 "$(http_code "$SVC_URL/small.txt")"
+kill -TERM "$SVC_PID"
+wait_exit "$SVC_PID"
+expect_eq "exit status" 0 "$EXIT_STATUS"
+
+# --- a drain with headers still coming --------------------------------------------------------
+svc_start --root "$T/root" --grace 60s --request-header-timeout 30
+slow "$SVC_PORT" 20 "$T/slow2" &
+TEST_PIDS+=($!)
+slowpid=$!
+wait_until "the slow clients to connect" test -e "$T/slow2.ready"
+wait_until "20 connections counted" sh -c "'$SERVICECTL' -s '$SVC_CONTROL' --json status | grep -q '\"connections_open\":20'"
+in_flight=$("$SERVICECTL" -s "$SVC_CONTROL" --json status | sed -n 's/.*"requests_in_flight":\([0-9]*\).*/\1/p')
+expect_eq "requests in flight while headers trickle in" 0 "$in_flight"
+kill -TERM "$SVC_PID"
+# Grace is a minute; the fresh-connection bound (5 s) is all the drain may wait for them.
+wait_exit "$SVC_PID" 15
+expect_eq "exit status with headers still coming" 0 "$EXIT_STATUS"
+wait_exit "$slowpid" 40
+pass
