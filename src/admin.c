@@ -5,8 +5,9 @@
  * operator can still look and steer. It stops when the engine is freed.
  *
  * Every resource a client controls is bounded: connections (max_clients), header memory
- * per connection, idle time, and the body (ADMIN_MAX_BODY, answered 413). A body is read
- * only from a client that showed the token.
+ * per connection, idle time, the time its request headers take (the engine's
+ * request-header deadline, kept with the engine's connection registry), and the body
+ * (ADMIN_MAX_BODY, answered 413). A body is read only from a client that showed the token.
  */
 #include "autoconfig.h"
 
@@ -29,6 +30,7 @@
 
 #include "admin.h"
 #include "command.h"
+#include "conn.h"
 #include "engine.h"
 #include "proto.h"
 
@@ -429,6 +431,7 @@ struct admin {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	unsigned active;       /* requests from their first handler call to completion */
+	struct conn_registry reg; /* for the request-header deadline */
 };
 
 /* One request's body, collected up to ADMIN_MAX_BODY. */
@@ -545,6 +548,13 @@ static enum MHD_Result admin_access(void *cls, struct MHD_Connection *c, const c
 	size_t n = *upload_data_size;
 
 	if (r == NULL) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+		/* The headers are whole; past the deadline the connection was shut already. */
+		if (ci == NULL || ci->socket_context == NULL ||
+		    !conn_begin_request(&a->reg, ci->socket_context))
+			return MHD_NO;
 		if ((r = calloc(1, sizeof *r)) == NULL)
 			return MHD_NO;
 		*req_cls = r;
@@ -578,13 +588,70 @@ static void admin_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 			    enum MHD_RequestTerminationCode code)
 {
 	struct admin_request *r = *req_cls;
+	const union MHD_ConnectionInfo *ci;
 
+	(void)code;
 	if (r == NULL)
 		return;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci != NULL && ci->socket_context != NULL)
+		conn_end_request(ci->socket_context, engine_now_ms());
 	free(r->body);
 	free(r);
 	*req_cls = NULL;
 	admin_count(cls, false);
+}
+
+/* Connections are registered for the request-header deadline (admin_sweep). */
+static void admin_notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+				    enum MHD_ConnectionNotificationCode toe)
+{
+	struct admin *a = cls;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		*socket_context = conn_add(&a->reg, c, ci ? ci->connect_fd : -1, engine_now_ms());
+		if (*socket_context == NULL && ci != NULL) /* untracked, it cannot be bounded */
+			shutdown(ci->connect_fd, SHUT_RDWR);
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		conn_remove(&a->reg, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
+/* The request line has come: a late request gets a 408. Returns no request context, so
+ * that admin_access still sees its first call. */
+static void *admin_uri_log(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn *k = ci ? ci->socket_context : NULL;
+
+	(void)cls;
+	(void)uri;
+	if (k != NULL)
+		atomic_store_explicit(&k->line_seen, true, memory_order_relaxed);
+	return NULL;
+}
+
+/* Once a second, on the engine's thread: closes connections whose request headers are
+ * later than the engine's request-header deadline allows. */
+static void admin_sweep(void *cls)
+{
+	struct admin *a = cls;
+	struct serviced_limits l;
+	size_t n;
+
+	serviced_get_limits(a->s, &l);
+	if (l.header_timeout_s == 0)
+		return;
+	n = conn_close_late(&a->reg, engine_now_ms(), (uint64_t)l.header_timeout_s * 1000,
+			    ADMIN_TIMEOUT_S * 1000);
+	if (n)
+		engine_log(a->s, LOG_INFO, "admin endpoint: closed %zu connections whose request "
+			   "headers did not come whole within %us", n, l.header_timeout_s);
 }
 
 static void admin_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -619,6 +686,8 @@ static int admin_start(struct admin *a, unsigned max_clients, struct serviced_er
 		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)admin_mhd_log, a },
 		{ MHD_OPTION_LISTEN_SOCKET, a->fd, NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)admin_completed, a },
+		{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)admin_notify_connection, a },
+		{ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)admin_uri_log, a },
 		{ MHD_OPTION_CONNECTION_LIMIT, max_clients, NULL },
 		{ MHD_OPTION_CONNECTION_TIMEOUT, ADMIN_TIMEOUT_S, NULL },
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, ADMIN_CONN_MEMORY, NULL },
@@ -669,6 +738,7 @@ static void admin_destroy(struct admin *a)
 		close(a->fd);
 	pthread_cond_destroy(&a->idle);
 	pthread_mutex_destroy(&a->lock);
+	conn_registry_destroy(&a->reg);
 	admin_token_free(a->token);
 	free(a);
 }
@@ -706,6 +776,7 @@ int serviced_admin_listen(serviced *s, const struct serviced_admin_options *o,
 	a->s = s;
 	a->fd = -1;
 	pthread_mutex_init(&a->lock, NULL);
+	conn_registry_init(&a->reg);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&a->idle, &ca);
@@ -719,6 +790,10 @@ int serviced_admin_listen(serviced *s, const struct serviced_admin_options *o,
 		admin_destroy(a);
 		return engine_error(err, r, "admin endpoint %s: %s", o->listen, strerror(-r));
 	}
+	/* Without a tick the deadline is not kept: said once, and the endpoint serves on. */
+	if ((r = serviced_add_tick(s, 1000, admin_sweep, a)) < 0)
+		engine_log(s, LOG_WARNING, "admin endpoint: no request-header deadline: %s",
+			   strerror(-r));
 	engine_log(s, LOG_INFO, "admin endpoint on http://%s", a->bound);
 	return 0;
 }

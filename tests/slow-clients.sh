@@ -5,7 +5,7 @@
 # client is served again. At a SIGTERM, connections still sending headers are not requests
 # in flight: the drain does not wait for them and exits 0 long before grace runs out. A
 # request with a transfer coding other than chunked gets 501 and a close, not a request
-# that never ends.
+# that never ends. The admin endpoint's 16 places are freed by the same deadline.
 . "$top_srcdir/tests/lib.sh"
 command -v python3 >/dev/null || skip "python3 is needed for the clients"
 
@@ -82,6 +82,25 @@ while True:
 print(b.split(b"\r\n", 1)[0].decode(), "closed")' "$SVC_PORT")
 expect_eq "an unknown transfer coding" "HTTP/1.1 501 Not Implemented closed" "$out"
 expect_eq "still serving after it" 200 "$(http_code "$SVC_URL/small.txt")"
+kill -TERM "$SVC_PID"
+wait_exit "$SVC_PID"
+expect_eq "exit status" 0 "$EXIT_STATUS"
+
+# --- the admin endpoint's 16 places, the same way ----------------------------------------
+printf 'Authorization: Bearer sekret-token-1234\n' >"$T/auth"
+printf 'sekret-token-1234\n' >"$T/token"
+chmod 600 "$T/token" "$T/auth"
+svc_start --root "$T/root" --admin-listen 127.0.0.1:0 --admin-token-file "$T/token" \
+	--request-header-timeout 2
+admin_port=$(sed -n 's/.*admin endpoint on http:\/\/[^ ]*:\([0-9][0-9]*\).*/\1/p' "$SVC_LOG")
+slow "$admin_port" 16 "$T/slow3" &
+TEST_PIDS+=($!)
+slowpid=$!
+wait_until "the slow admin clients to connect" test -e "$T/slow3.ready"
+wait_until "the operator to be answered again" sh -c "curl -sf --max-time 2 -H @'$T/auth' http://127.0.0.1:$admin_port/admin/status >/dev/null"
+wait_exit "$slowpid" 40
+expect_eq "how the slow admin clients ended" "16 HTTP/1.1 408 Request Timeout" \
+	"$(sort "$T/slow3" | uniq -c | sed 's/^ *//')"
 kill -TERM "$SVC_PID"
 wait_exit "$SVC_PID"
 expect_eq "exit status" 0 "$EXIT_STATUS"
