@@ -48,7 +48,11 @@ ALT=$SERVICED_ALT
 # in DRAIN_RATE (KiB/s), begun DRAIN_BEFORE ms before the SIGTERM.
 IDLE_REPS=20 INFLIGHT_REPS=5 SLEEP_MS=200 STATUS_N=20000 WARMUP=1
 DRAIN_CLIENTS=24 BIG_MIB=16 DRAIN_RATE=4096:24576 DRAIN_BEFORE=1000
+# Requests across a shutdown: LOAD_CONNS keep-alive clients looping (tests/loadc.py).
+LOAD_CONNS=1000
+LOADC=${LOADC:-$here/../tests/loadc.py}
 if [ "$SMOKE" = 1 ]; then
+	LOAD_CONNS=50
 	RUNS=1 DURATION=1 CONNS=50 IDLE_REPS=3 INFLIGHT_REPS=1 SLEEP_MS=50 STATUS_N=200 WARMUP=0
 	DRAIN_CLIENTS=4 BIG_MIB=1 DRAIN_RATE=4096:8192 DRAIN_BEFORE=200
 fi
@@ -491,6 +495,46 @@ if [ "$DRAIN_OK" = 1 ] && [ -n "$PLOT" ]; then
 	fi
 fi
 
+# ---- requests across a shutdown under load ----------------------------------------------------
+
+# LOAD_CONNS keep-alive clients loop GETs with no think time, a fifth of them a 1 MiB file,
+# the rest the small page; tests/loadc.py sends the trigger itself (SIGTERM to serviced,
+# SIGQUIT, nginx's graceful stop, to nginx with its 2 workers) and accounts for every
+# request against that moment. tests/drain-load.sh runs the same at 300 under make check.
+head -c 1048576 /dev/zero >"$WWW/mib.bin"
+chmod 644 "$WWW/mib.bin"
+declare -A LD
+LOAD_KEYS=(lost cut reset_after refused_after answered_after_trigger exit_ms)
+# load_round NAME SIGNAL PID PORT: one shutdown of that server under the load.
+load_round() {
+	local out=$T/load.$1.$r k
+	# Exit 1 means requests were lost or cut: a figure to report, not a failed run.
+	python3 "$LOADC" "$4" "$3" --conns "$LOAD_CONNS" --small /index.html --big /mib.bin \
+		--signal "$2" --wait-exit --json "$out.json" >"$out.out" 2>&1
+	[ -s "$out.json" ] || failed "loadc against $1: $(tail -n 2 "$out.out" | tr '\n' ' ')"
+	reap "$3" 30
+	LD[$1.status]="${LD[$1.status]:-} $STATUS"
+	for k in "${LOAD_KEYS[@]}"; do
+		LD[$1.$k]="${LD[$1.$k]:-} $(python3 -c 'import json, sys
+print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$out.json" "$k" 2>/dev/null)"
+	done
+}
+for r in $(seq "$RUNS"); do
+	# shellcheck disable=SC2046
+	start_logged load $(svc_cmd "$SERVICED" "$T/l.sock" --max-connections "$MAXCONN")
+	load_round serviced TERM "$PID" "$PORT"
+	nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" >"$T/nginx.load.log" 2>&1 &
+	NP=$!
+	PIDS+=("$NP")
+	if wait_port "$NGINX_PORT"; then
+		load_round nginx QUIT "$NP" "$NGINX_PORT"
+	else
+		failed "nginx did not start for the load round"
+	fi
+	note "shutdown under load run $r/$RUNS done"
+done
+mark load
+
 BUSY_AFTER=$(background_busy)
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 note "background CPU busy after: $BUSY_AFTER cores (load average $LOAD_AFTER)"
@@ -538,7 +582,7 @@ echo
 echo "serviced benchmarks: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), Linux $(uname -r)"
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'); medians of $RUNS interleaved runs, ${DURATION}s each; wrk -t2; a $FILE_BYTES-byte file; $CONNS idle connections; ${BARE_MEM[1]} bytes per connection$([ "$SMOKE" = 1 ] && echo '; SMOKE RUN: the figures mean nothing')"
 [ -n "$ALT" ] && echo "$ALT_LABEL: $SERVICED_ALT"
-echo "noise: other processes kept $BUSY_BEFORE of $(nproc) CPUs busy just before the run and $BUSY_AFTER just after; during it, on average, $(others start throughput) during the throughput and control runs, $(others throughput shutdown) during the shutdown runs, $(others shutdown drain) during the drain (load average $LOAD_BEFORE before, $LOAD_AFTER after)"
+echo "noise: other processes kept $BUSY_BEFORE of $(nproc) CPUs busy just before the run and $BUSY_AFTER just after; during it, on average, $(others start throughput) during the throughput and control runs, $(others throughput shutdown) during the shutdown runs, $(others shutdown drain) during the drain, $(others drain load) during the shutdowns under load (load average $LOAD_BEFORE before, $LOAD_AFTER after)"
 echo
 row "measurement" "serviced" "$ALT_LABEL" "nginx" "bare MHD" "ratio" "target: result"
 row "---" "---:" "---:" "---:" "---:" "---" "---"
@@ -620,6 +664,22 @@ if [ "$DRAIN_OK" = 1 ]; then
 	row "drain under load: SIGTERM -> exit, ms" "$(fmt 1 "$(kv "$T/drain.out" exit_ms)")" "" "" "" \
 		"grace ${GRACE_MS:-?} ms; $(kv "$T/drain.out" downloads_completed) downloads done, $(kv "$T/drain.out" downloads_cut) cut; plot: $PLOTTED" ""
 fi
+sumof() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; print s }' <<<"$*"; }
+for k in lost cut reset_after refused_after; do
+	case $k in
+	lost) what="requests sent before the trigger, no byte back (sum of $RUNS)"; tgt="0: $(verdict "$(sumof ${LD[serviced.lost]:-})" '<=' 0)" ;;
+	cut) what="responses cut short (sum)"; tgt="0: $(verdict "$(sumof ${LD[serviced.cut]:-})" '<=' 0)" ;;
+	reset_after) what="requests sent after the trigger on a connection being closed (sum; the client could not know)"
+		tgt="fewer than nginx: $(verdict "$(sumof ${LD[serviced.reset_after]:-})" '<=' "$(($(sumof ${LD[nginx.reset_after]:-}) - 1))")" ;;
+	refused_after) what="connects refused after the trigger (sum)"; tgt="" ;;
+	esac
+	row "$LOAD_CONNS clients across a shutdown: $what" "$(sumof ${LD[serviced.$k]:-})" "" \
+		"$(sumof ${LD[nginx.$k]:-})" "" "" "$tgt"
+done
+row "$LOAD_CONNS clients across a shutdown: trigger -> exit, ms (exit status)" \
+	"$(fmt 1 "$(med ${LD[serviced.exit_ms]:-})") ($(echo ${LD[serviced.status]:-}))" "" \
+	"$(fmt 1 "$(med ${LD[nginx.exit_ms]:-})") ($(echo ${LD[nginx.status]:-}))" "" \
+	"$(ratio "$(med ${LD[serviced.exit_ms]:-})" "$(med ${LD[nginx.exit_ms]:-})") nginx" ""
 if [ -s "$T/wrk.errors" ]; then
 	echo
 	echo "wrk reported errors:"
@@ -634,6 +694,8 @@ echo "raw: server CPU us per request, per run"
 for m in "${MODES[@]}"; do
 	for s in "${SERVERS[@]}"; do echo "  $m $s:${CPUR[$s,$m]:-}"; done
 done
+echo "raw: requests across a shutdown, per run"
+for k in $(printf '%s\n' "${!LD[@]}" | sort); do echo "  $k:${LD[$k]}"; done
 echo "raw: shutdown and memory figures per run (us for idle/slow/sleep, ms for conns/floor)"
 for k in $(printf '%s\n' "${!SH[@]}" | sort); do echo "  $k:${SH[$k]}"; done
 exit "$FAILED"

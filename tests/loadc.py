@@ -37,6 +37,8 @@ Options:
                        request into the accept queue, then send the trigger and SIGCONT
   --churn FILE         rewrite FILE every 100 ms for the whole run
   --bound S            give up S seconds after the trigger (30)
+  --wait-exit          also wait for PID to exit (gone or a zombie), and report exit_ms,
+                       the time from the trigger to that
   --json FILE          write the account as JSON
 Prints the account; exits 0 when nothing was lost, cut or wrongly answered, 1 otherwise.
 """
@@ -225,6 +227,7 @@ class Run:
         self.count = collections.Counter()
         self.conns = []
         self.next_id = 0
+        self.exited_at = None
 
     def open(self, path, pipeline, slow, queued=False):
         c = Conn(self, self.next_id, path, pipeline, slow, queued)
@@ -286,6 +289,8 @@ class Run:
                 churn_next = t + 0.1
             if self.trigger_at is not None and t - self.trigger_at > self.a.bound:
                 return False
+            if self.trigger_at is not None and self.exited_at is None and self.gone():
+                self.exited_at = t
             if t - self.started > self.a.bound * 4:
                 return False
             for key, mask in self.sel.select(0.05):
@@ -295,6 +300,13 @@ class Run:
                 if c.connecting and c.sock is not None and t - c.connect_started > 3:
                     c.end_connect(errno.ETIMEDOUT)
         return True
+
+    def gone(self):
+        try:
+            with open("/proc/%d/stat" % self.a.pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            return True
 
     def main(self):
         a = self.a
@@ -329,7 +341,7 @@ class Run:
                 c.flush()
             self.hold = False
         self.trigger()
-        ok = self.loop(lambda: not self.conns)
+        ok = self.loop(lambda: not self.conns and (not a.wait_exit or self.exited_at is not None))
         self.done = self.hold = True
         if not ok:
             self.count["open_at_bound"] = len(self.conns)
@@ -356,6 +368,7 @@ def main():
     p.add_argument("--stop-first", type=int, default=0)
     p.add_argument("--churn")
     p.add_argument("--bound", type=float, default=30)
+    p.add_argument("--wait-exit", action="store_true")
     p.add_argument("--json")
     a = p.parse_args()
     run = Run(a)
@@ -364,7 +377,10 @@ def main():
             "cut", "lost", "dropped_announced", "reset_after", "unsent", "refused_after",
             "connect_failed_before", "open_at_bound"]
     acct = {k: run.count.get(k, 0) for k in keys}
-    print("loadc: " + " ".join("%s=%d" % (k, acct[k]) for k in keys))
+    if a.wait_exit and run.exited_at is not None:
+        keys.append("exit_ms")
+        acct["exit_ms"] = round((run.exited_at - run.trigger_at) * 1000, 1)
+    print("loadc: " + " ".join("%s=%s" % (k, acct[k]) for k in keys))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(acct, f)
