@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -43,7 +44,7 @@ struct conn *conn_add(struct conn_registry *r, struct MHD_Connection *mhd, int f
 		return NULL;
 	c->mhd = mhd;
 	c->fd = fd;
-	c->fresh_ms = now_ms;
+	atomic_init(&c->fresh_ms, now_ms);
 	atomic_init(&c->since_ms, now_ms);
 	atomic_init(&c->phase, CONN_FRESH);
 	atomic_fetch_add(&r->fresh, 1);
@@ -103,12 +104,21 @@ void conn_end_request(struct conn *c, uint64_t now_ms)
 	atomic_store_explicit(&c->since_ms, now_ms, memory_order_relaxed);
 	atomic_store_explicit(&c->reused, true, memory_order_relaxed);
 	atomic_store_explicit(&c->line_seen, false, memory_order_relaxed);
+	atomic_store_explicit(&c->has_stream, false, memory_order_relaxed);
 	atomic_compare_exchange_strong(&c->phase, &expected, CONN_IDLE);
+}
+
+void conn_line_seen(struct conn *c, uint64_t now_ms)
+{
+	atomic_store_explicit(&c->since_ms, now_ms, memory_order_relaxed);
+	atomic_store_explicit(&c->line_seen, true, memory_order_relaxed);
 }
 
 /* Shuts down a connection whose request will not come in time. While its headers are
  * incomplete libmicrohttpd only reads it, so the answer can be written here: a client that
- * has sent a request line learns why (408), one that sent nothing gets a plain close. */
+ * has sent a request line learns why (408), one that sent nothing gets a plain close. (Had
+ * libmicrohttpd just refused the headers itself, 400 or 431, its answer and this one may
+ * both go out: the connection is closing either way.) */
 static void conn_shut_late(struct conn *c)
 {
 	static const char late[] = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
@@ -132,8 +142,14 @@ size_t conn_close_late(struct conn_registry *r, uint64_t now_ms, uint64_t header
 
 		if (phase != CONN_FRESH && phase != CONN_IDLE)
 			continue;
-		if (atomic_load_explicit(&c->reused, memory_order_relaxed))
+		/* Kept alive and quiet, it is the idle timeout's (none: it may stay); once its
+		 * next request line has come, the deadline runs from that. */
+		if (atomic_load_explicit(&c->reused, memory_order_relaxed) &&
+		    !atomic_load_explicit(&c->line_seen, memory_order_relaxed)) {
+			if (idle_ms == 0)
+				continue;
 			due += idle_ms;
+		}
 		if (now_ms < due || !atomic_compare_exchange_strong(&c->phase, &phase, CONN_CLOSING))
 			continue;
 		if (phase == CONN_FRESH)
@@ -145,77 +161,80 @@ size_t conn_close_late(struct conn_registry *r, uint64_t now_ms, uint64_t header
 	return n;
 }
 
-/* Idle connections are shut down by one thread below this many, by one thread per CPU
- * (at most CONN_SWEEP_THREADS) from there: each shutdown() sends a FIN, and on loopback
- * delivers it too, some microseconds apiece. */
-#define CONN_SWEEP_PARALLEL 512
-#define CONN_SWEEP_THREADS 8
-
-struct conn_sweep {
-	const int *fds;
-	size_t n, first, step;
-};
-
-static void *conn_sweep_part(void *arg)
+/* Makes an idle connection fresh again (grace waits for its request); false when it was
+ * not idle. The count goes up first, so that no reader sees it below the truth. */
+static bool conn_make_fresh(struct conn_registry *r, struct conn *c, uint64_t now_ms)
 {
-	const struct conn_sweep *p = arg;
+	int expected = CONN_IDLE;
 
-	for (size_t i = p->first; i < p->n; i += p->step)
-		shutdown(p->fds[i], SHUT_RD);
-	return NULL;
+	atomic_fetch_add(&r->fresh, 1);
+	if (!atomic_compare_exchange_strong(&c->phase, &expected, CONN_FRESH)) {
+		atomic_fetch_sub(&r->fresh, 1);
+		return false;
+	}
+	atomic_store_explicit(&c->fresh_ms, now_ms, memory_order_relaxed);
+	return true;
+}
+
+/* Whether a request may be on its way in c: its line has come, or bytes wait unread. */
+static bool conn_pending(const struct conn *c)
+{
+	int n = 0;
+
+	return atomic_load_explicit(&c->line_seen, memory_order_relaxed) ||
+	       (ioctl(c->fd, FIONREAD, &n) == 0 && n > 0);
+}
+
+/* Whether c's worker is inside the application's code from before to after the test of c's
+ * socket (test): a worker busy there is reading no socket, so c's request cannot be half
+ * read by libmicrohttpd then; and it may stay busy long (a synchronous handler). */
+static bool conn_worker_away(const struct conn *c, bool (*test)(const struct conn *))
+{
+	uint64_t g;
+
+	if (c->worker_app == NULL || ((g = atomic_load(c->worker_app)) & 1) == 0)
+		return false;
+	return !test(c) && atomic_load(c->worker_app) == g;
 }
 
 size_t conn_close_idle(struct conn_registry *r, uint64_t now_ms)
 {
-	struct conn_sweep part[CONN_SWEEP_THREADS];
-	pthread_t tid[CONN_SWEEP_THREADS];
-	bool started[CONN_SWEEP_THREADS] = { false };
-	size_t n = 0, k;
-	long cpus;
-	int *fds;
+	size_t n = 0;
 
 	pthread_mutex_lock(&r->lock);
-	fds = r->count >= CONN_SWEEP_PARALLEL ? malloc(r->count * sizeof *fds) : NULL;
 	for (struct conn *c = r->head.next; c != &r->head; c = c->next) {
-		int expected = CONN_IDLE;
-
 		/* Idle to us may still hold a request: in the socket, or read by libmicrohttpd
-		 * and not parsed yet. Only the read side is shut: what arrived is still read,
-		 * after it the worker sees EOF. With nothing waiting it closes the connection
-		 * at once (the client sees a clean FIN); a request waiting is run and answered,
-		 * with "Connection: close". Until one or the other, the connection is fresh
-		 * again, and grace waits for it. */
-		if (atomic_compare_exchange_strong(&c->phase, &expected, CONN_FRESH)) {
-			atomic_fetch_add(&r->fresh, 1);
-			c->fresh_ms = now_ms; /* the wait for its request starts now */
-			if (fds != NULL)
-				fds[n] = c->fd;
-			else
-				shutdown(c->fd, SHUT_RD);
-			n++;
+		 * and not parsed yet. The connection becomes fresh again, so grace waits for
+		 * it, and only its read side is shut: what arrived is still read, then the
+		 * worker sees EOF. With nothing waiting it closes the connection at once (the
+		 * client sees a clean FIN); a request waiting is run and answered with
+		 * "Connection: close". One whose request is visibly under way (its line has
+		 * come, or bytes are unread) is not shut at all: a request split over segments
+		 * would be cut by the EOF; it gets the fresh connection's bound and its 408.
+		 * SHUT_RD sends no packet, so one thread does them all. The EOF is the
+		 * worker's to see: one busy in a long handler would leave the client waiting
+		 * until it returns; a connection of such a worker with nothing in its socket
+		 * cannot hold a request libmicrohttpd has read, and is shut both ways now. */
+		if (!conn_make_fresh(r, c, now_ms))
+			continue;
+		if (conn_worker_away(c, conn_pending)) {
+			int fresh = CONN_FRESH;
+
+			if (atomic_compare_exchange_strong(&c->phase, &fresh, CONN_CLOSING))
+				atomic_fetch_sub(&r->fresh, 1);
+			shutdown(c->fd, SHUT_RDWR);
+		} else if (!conn_pending(c)) {
+			shutdown(c->fd, SHUT_RD);
 		}
-	}
-	if (fds != NULL) {
-		/* The lock stays held while the threads work: no record can go, so no fd
-		 * can be closed and reused under them. */
-		cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		k = cpus < 1 ? 1 : cpus > CONN_SWEEP_THREADS ? CONN_SWEEP_THREADS : (size_t)cpus;
-		for (size_t i = 0; i < k; i++) {
-			part[i] = (struct conn_sweep){ .fds = fds, .n = n, .first = i, .step = k };
-			if (i > 0)
-				started[i] = pthread_create(&tid[i], NULL, conn_sweep_part, &part[i]) == 0;
-		}
-		conn_sweep_part(&part[0]);
-		for (size_t i = 1; i < k; i++) {
-			if (started[i])
-				pthread_join(tid[i], NULL);
-			else
-				conn_sweep_part(&part[i]);
-		}
-		free(fds);
+		n++;
 	}
 	pthread_mutex_unlock(&r->lock);
 	return n;
+}
+
+bool conn_refresh(struct conn_registry *r, struct conn *c, uint64_t now_ms)
+{
+	return conn_make_fresh(r, c, now_ms);
 }
 
 void conn_close(struct conn_registry *r, struct conn *c)
@@ -235,9 +254,11 @@ size_t conn_close_stale_fresh(struct conn_registry *r, uint64_t cutoff_ms, uint6
 
 		if (atomic_load(&c->phase) != CONN_FRESH)
 			continue;
-		if (c->fresh_ms > cutoff_ms) {
-			if (c->fresh_ms < *oldest_ms)
-				*oldest_ms = c->fresh_ms;
+		uint64_t since = atomic_load_explicit(&c->fresh_ms, memory_order_relaxed);
+
+		if (since > cutoff_ms) {
+			if (since < *oldest_ms)
+				*oldest_ms = since;
 			continue;
 		}
 		/* Silent (or slow) too long: its request was not going to come in time. */

@@ -31,15 +31,20 @@ struct conn {
 	struct conn *prev, *next;
 	struct MHD_Connection *mhd;
 	int fd;
-	uint64_t fresh_ms; /* when it became fresh: accepted, or made so again at grace */
+	_Atomic uint64_t fresh_ms; /* when it became fresh: accepted, or made so again in grace */
 	_Atomic int phase;
 	/* For the request-header deadline (conn_close_late): */
-	_Atomic uint64_t since_ms; /* accepted, or the last request ended */
+	_Atomic uint64_t since_ms; /* accepted, the last request ended, or the next one's line came */
 	_Atomic bool reused;       /* a request has ended on it */
 	_Atomic bool line_seen;    /* the next request's line has come, not all its headers */
+	/* Its worker's count of entries into and exits from the application's code, odd
+	 * while inside: set when it starts, on that worker (a thread-local that lives as long
+	 * as the worker, which outlives its connections). NULL: unknown. */
+	_Atomic uint64_t *worker_app;
 	/* Only the connection's own worker thread touches these: */
 	bool close_marked; /* "Connection: close" was set for the current request */
 	bool counted;      /* the current request's headers came whole: it is in flight */
+	bool ended_early;  /* its stream was ended by mercy: the answer was cut short */
 	_Atomic bool has_stream; /* the current response is a serviced stream */
 	void *app_cls;     /* the application's per-request pointer */
 	unsigned timeout_s; /* the idle timeout libmicrohttpd applies to it */
@@ -73,19 +78,26 @@ bool conn_remove(struct conn_registry *r, struct conn *c);
 bool conn_begin_request(struct conn_registry *r, struct conn *c);
 /* The request on c ended at now_ms (or its headers never came whole): busy -> idle. */
 void conn_end_request(struct conn *c, uint64_t now_ms);
+/* The next request's line has come on c, at now_ms: its header deadline runs from now. */
+void conn_line_seen(struct conn *c, uint64_t now_ms);
+/* Makes an idle connection fresh again, so that grace waits for a request it may hold (a
+ * response built before grace carried no "Connection: close"); false when not idle. */
+bool conn_refresh(struct conn_registry *r, struct conn *c, uint64_t now_ms);
 
 /* Shuts down one connection (mercy reaching a connection that arrived late). */
 void conn_close(struct conn_registry *r, struct conn *c);
-/* Shuts down the read side of every idle connection (one that has finished a request and
- * carries none) and makes it fresh again, so that a request already sent on it is still
- * served; returns how many. Fresh connections are left alone. */
+/* Makes every idle connection (one that has finished a request and carries none) fresh
+ * again and shuts its read side, so that a request already sent on it is still served and
+ * with nothing waiting it closes; one whose request is under way keeps its read side.
+ * Returns how many. Fresh connections are left alone. */
 size_t conn_close_idle(struct conn_registry *r, uint64_t now_ms);
 /* Shuts down the fresh connections accepted at or before cutoff_ms; returns how many. Sets
  * *oldest_ms to the acceptance time of the oldest fresh connection left, or UINT64_MAX. */
 size_t conn_close_stale_fresh(struct conn_registry *r, uint64_t cutoff_ms, uint64_t *oldest_ms);
-/* Shuts down the connections whose next request's headers are late: a new one header_ms
- * after its accept, a reused one idle_ms + header_ms after its last request ended (the idle
- * timeout is libmicrohttpd's, which a byte now and then keeps from firing). One whose
+/* Shuts down the connections whose next request's headers are late: header_ms after its
+ * accept or after its request line came, or on a kept-alive connection still without one,
+ * idle_ms + header_ms after its last request ended (the idle timeout is libmicrohttpd's,
+ * which a byte now and then keeps from firing; idle_ms 0: no bound there). One whose
  * request line had come is answered 408 first. Connections with a request in flight are
  * left alone. Returns how many. */
 size_t conn_close_late(struct conn_registry *r, uint64_t now_ms, uint64_t header_ms,

@@ -66,6 +66,12 @@ static inline void counts_end(struct counts_shard *sh, int st, enum counts_outco
 	atomic_fetch_sub(&sh->in_flight, 1);
 }
 
+/* A request counted in flight by counts_begin() did not begin after all. */
+static inline void counts_cancel(struct counts_shard *sh)
+{
+	atomic_fetch_sub(&sh->in_flight, 1);
+}
+
 /* The calling worker enters or leaves the application's code. */
 static inline void counts_enter_app(struct counts_shard *sh)
 {

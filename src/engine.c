@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <linux/filter.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -49,7 +50,7 @@
 #define ENGINE_MAX_CLEANUPS 8
 #define ENGINE_RING 64
 #define ENGINE_BACKLOG 1024
-#define ENGINE_HANDOVER_MS 100 /* how long a worker may take to make an accepted connection */
+#define ENGINE_HANDOVER_MS 1000 /* how long a worker may take to make an accepted connection */
 
 struct engine_watch {
 	int fd; /* -1 when the slot is free */
@@ -146,6 +147,8 @@ struct serviced {
 static _Thread_local struct conn *engine_current;
 /* Connections owned by the libmicrohttpd worker running on this thread. */
 static _Thread_local unsigned engine_worker_conns;
+/* Odd while this thread runs the application's code (conn.h, worker_app). */
+static _Thread_local _Atomic uint64_t engine_app_gen;
 
 static const struct { unsigned bit; int signo; const char *name; } engine_signals[] = {
 	{ SERVICED_SIG_TERM, SIGTERM, "SIGTERM" }, { SERVICED_SIG_INT, SIGINT, "SIGINT" },
@@ -242,12 +245,23 @@ static void engine_wake(serviced *s)
 		return;
 }
 
-static void engine_load(const serviced *s, struct lifecycle_load *load)
+static uint64_t engine_unreported(serviced *s);
+
+/* What the lifecycle needs to know. A connection passes from fresh to in flight (a request
+ * came: in flight is counted up before fresh down) and from in flight back to fresh (a
+ * response built before grace ended: fresh up before in flight down); from unreported to
+ * fresh (fresh up before it is counted open). So the in-flight count is read before and
+ * after the fresh one, and libmicrohttpd's unreported connections before both: whichever
+ * way a connection is passing, one of the reads sees it. unreported: on the engine thread
+ * only, in grace (engine_unreported). */
+static void engine_load(serviced *s, struct lifecycle_load *load, bool unreported)
 {
-	/* Fresh first: a connection's first request is counted in flight before it stops
-	 * being fresh (engine_uri_log), so read in this order it shows as one or the other. */
-	load->connections_fresh = atomic_load(&s->reg.fresh);
-	load->requests_in_flight = counts_in_flight(&s->counts);
+	uint64_t in_flight = counts_in_flight(&s->counts), again;
+
+	load->connections_fresh = unreported ? engine_unreported(s) : 0;
+	load->connections_fresh += atomic_load(&s->reg.fresh);
+	again = counts_in_flight(&s->counts);
+	load->requests_in_flight = again > in_flight ? again : in_flight;
 	load->connections_open = atomic_load(&s->conns_open);
 	load->accepting = atomic_load(&s->accepting);
 }
@@ -258,6 +272,21 @@ static struct conn *engine_conn_of(struct MHD_Connection *c)
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
 	return ci ? ci->socket_context : NULL;
+}
+
+/* Around every call into the application's code on a worker: for the force bound, and
+ * for grace's sweep, which may close at once an idle connection whose worker is busy in
+ * it (conn_close_idle). */
+static void engine_enter_app(serviced *s)
+{
+	counts_enter_app(counts_mine(&s->counts));
+	atomic_store(&engine_app_gen, atomic_load_explicit(&engine_app_gen, memory_order_relaxed) + 1);
+}
+
+static void engine_leave_app(serviced *s)
+{
+	atomic_store(&engine_app_gen, atomic_load_explicit(&engine_app_gen, memory_order_relaxed) + 1);
+	counts_leave_app(counts_mine(&s->counts));
 }
 
 /* ---- the lifecycle's observer: runs under s->lock, from any thread ---------------- */
@@ -368,6 +397,8 @@ static void engine_notify_connection(void *cls, struct MHD_Connection *connectio
 
 		*socket_context = c;
 		engine_worker_conns++;
+		if (c)
+			c->worker_app = &engine_app_gen; /* this worker's: it owns the connection */
 		atomic_fetch_add(&s->conns_open, 1);
 		if (!c) {
 			/* Untracked, it would be served by no one (engine_access refuses it). */
@@ -429,8 +460,9 @@ static void *engine_uri_log(void *cls, const char *uri, struct MHD_Connection *c
 		return NULL;
 	/* Only the request line has come: the request is not in flight until its headers are
 	 * complete (engine_access), and the header deadline still runs. */
-	atomic_store_explicit(&c->line_seen, true, memory_order_relaxed);
+	conn_line_seen(c, engine_now_ms());
 	c->counted = false;
+	c->ended_early = false;
 	engine_conn_timeout(s, c, connection);
 	if (atomic_load_explicit(&c->cancelled, memory_order_relaxed))
 		atomic_store(&c->cancelled, false);
@@ -446,6 +478,7 @@ static void engine_completed(void *cls, struct MHD_Connection *connection, void 
 	serviced *s = cls;
 	struct conn *c = *req_cls;
 	enum counts_outcome how = COUNTS_COMPLETED;
+	uint64_t now;
 	int st;
 
 	if (!c)
@@ -455,22 +488,33 @@ static void engine_completed(void *cls, struct MHD_Connection *connection, void 
 		conn_end_request(c, engine_now_ms());
 		return;
 	}
-	if (s->completed)
+	if (s->completed) {
+		engine_enter_app(s);
 		s->completed(s->completed_cls, connection, &c->app_cls, toe);
-	st = atomic_load(&s->state);
+		engine_leave_app(s);
+	}
 	/* Not sent whole: the server's doing when the drain had closed the connection under
 	 * the request (mercy) or libmicrohttpd stopped; otherwise the client's (it went away,
-	 * or outlasted the idle timeout). The drain closes a busy connection no other way. */
+	 * or outlasted the idle timeout). The drain closes a busy connection no other way.
+	 * Sent whole but ended by the drain (a stream at mercy, a suspended request answered
+	 * 503) is cut too: the application's answer was not given. */
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		how = toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ||
 				      atomic_load(&c->phase) == CONN_CLOSING ?
 			      COUNTS_CUT :
 			      COUNTS_ABORTED;
-	conn_end_request(c, engine_now_ms());
-	/* A response queued before grace began carried no "Connection: close": end the
-	 * connection by its read side, so no further request is taken from it. */
+	else if (c->ended_early || atomic_load(&c->cancelled))
+		how = COUNTS_CUT;
+	now = engine_now_ms();
+	conn_end_request(c, now);
+	/* Read once the request has left busy: grace's sweep of idle connections either saw
+	 * it idle or began before this read. A response built before grace carried no
+	 * "Connection: close", and the client may have sent its next request already: the
+	 * connection is made fresh again and its read side shut (as grace does to an idle
+	 * one), before this request stops counting, so grace cannot end between the two. */
+	st = atomic_load(&s->state);
 	if (st >= SERVICED_STATE_GRACE && !c->close_marked && c->fd >= 0)
-		shutdown(c->fd, SHUT_RD);
+		conn_refresh(&s->reg, c, now);
 	counts_end(counts_mine(&s->counts), st, how);
 	/* Of two workers ending their last requests at once, the later sees both ends. */
 	if (st >= SERVICED_STATE_GRACE && counts_in_flight(&s->counts) == 0)
@@ -506,9 +550,11 @@ static enum MHD_Result engine_access(void *cls, struct MHD_Connection *connectio
 		/* The first call: the headers are complete, the request is in flight now. A
 		 * connection the drain has shut down takes none: a request that reached it
 		 * after that is refused unanswered, never run and left with no way to answer. */
-		if (!conn_begin_request(&s->reg, c))
+		counts_begin(counts_mine(&s->counts)); /* before it stops being fresh: engine_load */
+		if (!conn_begin_request(&s->reg, c)) {
+			counts_cancel(counts_mine(&s->counts));
 			return MHD_NO;
-		counts_begin(counts_mine(&s->counts));
+		}
 		c->counted = true;
 		/* libmicrohttpd 0.9.75 takes any other coding for a body of unknown length and
 		 * hands it the rest of the connection: the request would never end. Queued on
@@ -525,10 +571,10 @@ static enum MHD_Result engine_access(void *cls, struct MHD_Connection *connectio
 	}
 	engine_mark_close(s, c, connection);
 	engine_current = c;
-	counts_enter_app(counts_mine(&s->counts));
+	engine_enter_app(s);
 	r = s->handler(s->handler_cls, connection, url, method, version, upload_data,
 		       upload_data_size, &c->app_cls);
-	counts_leave_app(counts_mine(&s->counts));
+	engine_leave_app(s);
 	engine_current = NULL;
 	/* Grace may have begun while the handler ran; the reply is built after it returns. */
 	engine_mark_close(s, c, connection);
@@ -584,6 +630,7 @@ static void engine_mhd_log(void *cls, const char *fmt, va_list ap)
 
 struct engine_stream {
 	serviced *s;
+	struct conn *c; /* the connection it answers, when made by its handler */
 	unsigned flags;
 	MHD_ContentReaderCallback reader;
 	void *cls;
@@ -599,11 +646,17 @@ static ssize_t engine_stream_read(void *cls, uint64_t pos, char *buf, size_t max
 	/* Ending the stream (rather than erroring) sends the chunked terminator: the client
 	 * sees a complete response. */
 	if (state >= SERVICED_STATE_MERCY ||
-	    (state >= SERVICED_STATE_GRACE && (st->flags & SERVICED_STREAM_CANCEL_ON_SHUTDOWN)))
+	    (state >= SERVICED_STATE_GRACE && (st->flags & SERVICED_STREAM_CANCEL_ON_SHUTDOWN))) {
+		/* Asked to end at grace, it has done what it promised; ended by mercy, it was
+		 * cut short (read on the connection's own thread, like the reader). */
+		if (state >= SERVICED_STATE_MERCY && !(st->flags & SERVICED_STREAM_CANCEL_ON_SHUTDOWN) &&
+		    st->c)
+			st->c->ended_early = true;
 		return MHD_CONTENT_READER_END_OF_STREAM;
-	counts_enter_app(counts_mine(&st->s->counts));
+	}
+	engine_enter_app(st->s);
 	n = st->reader(st->cls, pos, buf, max);
-	counts_leave_app(counts_mine(&st->s->counts));
+	engine_leave_app(st->s);
 	return n;
 }
 
@@ -611,8 +664,11 @@ static void engine_stream_free(void *cls)
 {
 	struct engine_stream *st = cls;
 
-	if (st->free_cb)
+	if (st->free_cb) {
+		engine_enter_app(st->s);
 		st->free_cb(st->cls);
+		engine_leave_app(st->s);
+	}
 	atomic_fetch_sub(&st->s->streams, 1);
 	free(st);
 }
@@ -638,6 +694,7 @@ struct MHD_Response *serviced_stream_response(serviced *s, unsigned flags,
 		return NULL;
 	}
 	atomic_fetch_add(&s->streams, 1);
+	st->c = engine_current;
 	if (engine_current)
 		atomic_store(&engine_current->has_stream, true);
 	return r;
@@ -1102,7 +1159,7 @@ int serviced_shutdown(serviced *s, enum serviced_trigger by, bool now)
 	struct lifecycle_load load;
 	int r;
 
-	engine_load(s, &load);
+	engine_load(s, &load, false);
 	pthread_mutex_lock(&s->lock);
 	r = lifecycle_trigger(&s->lc, by, now, engine_now_ms(), &load);
 	pthread_mutex_unlock(&s->lock);
@@ -1136,7 +1193,7 @@ int serviced_set_knob(serviced *s, enum serviced_knob k, uint64_t ms)
 	struct lifecycle_load load;
 	int r;
 
-	engine_load(s, &load);
+	engine_load(s, &load, false);
 	pthread_mutex_lock(&s->lock);
 	r = lifecycle_set_knob(&s->lc, k, ms, engine_now_ms(), &load);
 	pthread_mutex_unlock(&s->lock);
@@ -1407,12 +1464,30 @@ static size_t engine_drain_listener(serviced *s)
 					   "queued are reset", strerror(errno));
 			break;
 		}
+		/* A connection made as the filter went on inherited it (a child socket copies
+		 * its listener's): it would drop its own request. */
+		if (setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0) < 0 && errno != ENOENT)
+			(void)0; /* no filter on it: nothing to take off */
 		/* libmicrohttpd closes the socket itself when it cannot take it. */
 		if (MHD_add_connection(s->mhd, fd, (struct sockaddr *)&ss, len) == MHD_YES)
 			n++;
 	}
-	close(s->listen_fd);
-	s->listen_fd = -1;
+	/* The listener goes now; its descriptor number stays taken until libmicrohttpd has
+	 * stopped (a placeholder socket is put in its place, closed at force): a worker
+	 * that read the listener's number just before the quiesce may still use it, and a
+	 * reused number would be a live connection of ours. */
+	{
+		int placeholder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (placeholder >= 0 && dup3(placeholder, s->listen_fd, O_CLOEXEC) >= 0) {
+			close(placeholder);
+		} else {
+			if (placeholder >= 0)
+				close(placeholder);
+			close(s->listen_fd);
+			s->listen_fd = -1;
+		}
+	}
 	return n;
 }
 
@@ -1631,7 +1706,6 @@ static void engine_enter(serviced *s, enum serviced_state from, enum serviced_st
 		break;
 	case SERVICED_STATE_MERCY:
 		engine_quiesce(s); /* when grace was skipped */
-		conn_close_idle(&s->reg, engine_now_ms());
 		n = conn_cancel_suspended(&s->reg);
 		if (n)
 			engine_log(s, LOG_INFO, "mercy: %zu suspended requests answered 503", n);
@@ -1726,7 +1800,7 @@ static uint64_t engine_sweep_headers(serviced *s, uint64_t now)
 
 	if (header_ms == 0)
 		return LIFECYCLE_NEVER;
-	if (now < s->header_sweep_ms && s->header_sweep_ms <= now + ENGINE_HEADER_SWEEP_MS)
+	if (now < s->header_sweep_ms)
 		return s->header_sweep_ms;
 	s->header_sweep_ms = now + ENGINE_HEADER_SWEEP_MS;
 	n = conn_close_late(&s->reg, now, header_ms, (uint64_t)atomic_load(&s->timeout_s) * 1000);
@@ -1816,9 +1890,7 @@ int serviced_run(serviced *s)
 		}
 		now = engine_now_ms();
 		engine_run_ticks(s, now);
-		engine_load(s, &load);
-		if (atomic_load(&s->state) == SERVICED_STATE_GRACE)
-			load.connections_fresh += engine_unreported(s);
+		engine_load(s, &load, atomic_load(&s->state) == SERVICED_STATE_GRACE);
 		pthread_mutex_lock(&s->lock);
 		lifecycle_advance(&s->lc, now, &load);
 		pthread_mutex_unlock(&s->lock);

@@ -62,6 +62,8 @@ slow "$SVC_PORT" 30 "$T/slow1" &
 TEST_PIDS+=($!)
 slowpid=$!
 wait_until "the slow clients to connect" test -e "$T/slow1.ready"
+# All 30 counted before anyone else tries, or a client could take a place first.
+wait_until "30 connections counted" sh -c "'$SERVICECTL' -s '$SVC_CONTROL' --json status | grep -q '\"connections_open\":30'"
 wait_until "a normal client to be served again" sh -c "curl -sf --max-time 2 '$SVC_URL/small.txt' >/dev/null"
 wait_exit "$slowpid" 40
 expect_eq "how the slow clients ended" "30 HTTP/1.1 408 Request Timeout" \
