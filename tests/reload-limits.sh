@@ -3,7 +3,7 @@
 # connection: a connection over a limit is accepted and closed unanswered (and logged, and
 # counted); connections already open stay open and keep being served when a limit is
 # lowered; a new idle timeout reaches new connections at once and open ones at their next
-# request. A value the file cannot have is refused with its reason and the old limit stays
+# request; a new request-header deadline applies at once. A value the file cannot have is refused with its reason and the old limit stays
 # enforced; connection-memory and threads are named as taking effect at the next start.
 # Clients come from 127.0.0.1, .2 and .3 (all loopback) through tests/httpc.py's pool.
 . "$top_srcdir/tests/ctl-lib.sh"
@@ -208,6 +208,15 @@ pool eof "$long" 0
 expect_eq "a silent connection made under the 60s timeout, past 1s" open "$R"
 answers "the silent connection" "$long"
 close_all "$long"
+
+# --- request-header-timeout ------------------------------------------------------------
+# A silent new connection is closed by the new deadline, though its idle timeout is 60s.
+conf '"max-connections": 100, "connection-timeout": "60s", "request-header-timeout": "1s"'
+reload_ok
+wait_log 'reload: request-header-timeout 10s -> 1s'
+pool connect 127.0.0.1
+pool eof "$R" 15
+expect_eq "a silent connection under a 1s request-header deadline" eof "$R"
 
 # --- refused values ----------------------------------------------------------------------
 conf '"max-connections": 3, "connection-timeout": "60s"'
