@@ -1,7 +1,8 @@
 /*
  * fuzz_admin: the HTTP admin endpoint's request handling, admin_handle(), without sockets.
  *
- * The input is a request in lines: method, path, Authorization, Content-Type, then the body
+ * The input is a request in lines: method, path, Authorization, Content-Type,
+ * Transfer-Encoding, then the body
  * (the rest, any bytes). Each input gets an engine of its own that is never started, so
  * shutdowns and changed durations do not leak into the next input.
  * Properties: the status is one the endpoint documents; without the token it is 401 with a
@@ -44,7 +45,7 @@ static char *fuzz_line(const uint8_t **p, const uint8_t *end)
 
 static bool fuzz_status_known(unsigned st)
 {
-	static const unsigned ok[] = { 200, 202, 400, 401, 403, 404, 405, 409, 413, 415, 500 };
+	static const unsigned ok[] = { 200, 202, 400, 401, 403, 404, 405, 409, 413, 415, 500, 501 };
 
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
 		if (ok[i] == st)
@@ -56,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *p = data, *end = data + size;
 	char *method = fuzz_line(&p, end), *path = fuzz_line(&p, end);
-	char *auth = fuzz_line(&p, end), *type = fuzz_line(&p, end);
+	char *auth = fuzz_line(&p, end), *type = fuzz_line(&p, end), *coding = fuzz_line(&p, end);
 	struct admin_http in = {
 		.method = method,
 		.path = path,
@@ -64,6 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.content_type = type[0] ? type : NULL,
 		.body = (const char *)p,
 		.body_len = (size_t)(end - p),
+		.transfer_encoding = coding[0] ? coding : NULL,
 	};
 	struct admin_reply out;
 	serviced *s;

@@ -314,6 +314,10 @@ int admin_handle(serviced *s, const char *token, const struct admin_http *in,
 		return admin_fail(out, 405, "method_not_allowed", "%.16s is not allowed here (%s)",
 				  in->method, out->allow);
 	out->allow[0] = '\0';
+	/* libmicrohttpd 0.9.75 reads any other coding as a body that never ends. */
+	if (in->transfer_encoding != NULL && strcasecmp(in->transfer_encoding, "chunked") != 0)
+		return admin_fail(out, 501, "not_implemented", "transfer coding '%.32s' is not "
+				  "supported", in->transfer_encoding);
 	if (in->body_len > ADMIN_MAX_BODY)
 		return admin_fail(out, 413, "too_large", "the body is over %d bytes",
 				  ADMIN_MAX_BODY);
@@ -480,6 +484,8 @@ static enum MHD_Result admin_answer(struct admin *a, struct MHD_Connection *c, c
 							     MHD_HTTP_HEADER_AUTHORIZATION),
 		.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							    MHD_HTTP_HEADER_CONTENT_TYPE),
+		.transfer_encoding = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+								 MHD_HTTP_HEADER_TRANSFER_ENCODING),
 		.body = body,
 		.body_len = len,
 	};
@@ -570,6 +576,7 @@ static enum MHD_Result admin_access(void *cls, struct MHD_Connection *c, const c
 		declared = length != NULL ? strtoull(length, NULL, 10) : 0;
 		if ((declared > 0 || chunked != NULL) &&
 		    (declared > ADMIN_MAX_BODY ||
+		     (chunked != NULL && strcasecmp(chunked, "chunked") != 0) ||
 		     !admin_authorized(a->token, MHD_lookup_connection_value(
 							 c, MHD_HEADER_KIND,
 							 MHD_HTTP_HEADER_AUTHORIZATION))))

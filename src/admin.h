@@ -28,6 +28,7 @@ struct admin_http {
 	const char *content_type;
 	const char *body;
 	size_t body_len;
+	const char *transfer_encoding; /* NULL when absent */
 };
 
 /* What to answer. json is malloc'ed (json_len bytes, newline-terminated) and the caller's

@@ -48,7 +48,7 @@ static void teardown(void)
 static struct admin_reply ask(const char *method, const char *path, const char *auth,
 			      const char *type, const char *body, json_t **parsed)
 {
-	struct admin_http in = { method, path, auth, type, body, body ? strlen(body) : 0 };
+	struct admin_http in = { method, path, auth, type, body, body ? strlen(body) : 0, NULL };
 	struct admin_reply out;
 	json_error_t jerr;
 
@@ -181,10 +181,34 @@ START_TEST(test_method_not_allowed)
 }
 END_TEST
 
+/* A transfer coding other than chunked: 501, after the token (libmicrohttpd 0.9.75 would
+ * read the rest of the connection as its body). */
+START_TEST(test_transfer_coding)
+{
+	struct admin_http in = { "POST", "/admin/shutdown", AUTH, "application/json", "{}", 2,
+				 "xchunked" };
+	struct admin_reply out;
+
+	ck_assert_int_eq(admin_handle(engine, TOKEN, &in, &out), 0);
+	ck_assert_uint_eq(out.status, 501);
+	ck_assert_ptr_nonnull(strstr(out.json, "not_implemented"));
+	free(out.json);
+	in.transfer_encoding = "Chunked";
+	ck_assert_int_eq(admin_handle(engine, TOKEN, &in, &out), 0);
+	ck_assert_uint_ne(out.status, 501);
+	free(out.json);
+	in.transfer_encoding = "xchunked";
+	in.authorization = NULL;
+	ck_assert_int_eq(admin_handle(engine, TOKEN, &in, &out), 0);
+	ck_assert_uint_eq(out.status, 401);
+	free(out.json);
+}
+END_TEST
+
 START_TEST(test_media_type_and_size)
 {
 	struct admin_http in = { "POST", "/admin/shutdown", AUTH, "application/json", NULL,
-				 ADMIN_MAX_BODY + 1 };
+				 ADMIN_MAX_BODY + 1, NULL };
 	struct admin_reply out;
 
 	expect("POST", "/admin/shutdown", AUTH, NULL, "{}", 415, "unsupported_media_type");
@@ -226,7 +250,7 @@ START_TEST(test_bad_bodies)
 	expect("PATCH", "/admin/config", AUTH, J, "[1]", 400, "not_object");
 
 	{ /* an embedded NUL */
-		struct admin_http in = { "POST", "/admin/shutdown", AUTH, J, "{}\0", 3 };
+		struct admin_http in = { "POST", "/admin/shutdown", AUTH, J, "{}\0", 3, NULL };
 		struct admin_reply out;
 
 		ck_assert_int_eq(admin_handle(engine, TOKEN, &in, &out), 0);
@@ -404,6 +428,7 @@ static Suite *admin_suite(void)
 	tcase_add_test(tc, test_token_compare);
 	tcase_add_test(tc, test_unauthenticated);
 	tcase_add_test(tc, test_routes);
+	tcase_add_test(tc, test_transfer_coding);
 	tcase_add_test(tc, test_method_not_allowed);
 	tcase_add_test(tc, test_media_type_and_size);
 	tcase_add_test(tc, test_bad_bodies);
