@@ -12,7 +12,7 @@ reconnecting when the server closes, until the server refuses them or a bound ru
 
 Every request ends in exactly one of these:
   answered          a whole response (status, headers, Content-Length bytes)
-  bad_status        a whole response whose status was not 200
+  bad_status        a whole response whose status was not 200 (--ok)
   cut               a response that began and did not end
   lost              sent whole before the trigger, no byte of an answer, and no earlier
                     response on its connection said "Connection: close"
@@ -39,6 +39,8 @@ Options:
   --bound S            give up S seconds after the trigger (30)
   --wait-exit          also wait for PID to exit (gone or a zombie), and report exit_ms,
                        the time from the trigger to that
+  --post BODY          POST BODY (application/json) instead of GET
+  --ok STATUS          the status of an answer (200)
   --json FILE          write the account as JSON
 Prints the account; exits 0 when nothing was lost, cut or wrongly answered, 1 otherwise.
 """
@@ -107,7 +109,7 @@ class Conn:
     def queue(self):
         k = self.pipeline if self.answers > 0 else 1
         for _ in range(k):
-            data = ("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % self.path).encode()
+            data = self.run.request(self.path)
             self.out += data
             self.queued += len(data)
             self.pending.append(Req(self.path, self.queued))
@@ -229,6 +231,13 @@ class Run:
         self.next_id = 0
         self.exited_at = None
 
+    def request(self, path):
+        if self.a.post is None:
+            return ("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path).encode()
+        body = self.a.post.encode()
+        return ("POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                "Content-Length: %d\r\n\r\n" % (path, len(body))).encode() + body
+
     def open(self, path, pipeline, slow, queued=False):
         c = Conn(self, self.next_id, path, pipeline, slow, queued)
         self.next_id += 1
@@ -239,7 +248,7 @@ class Run:
         return r.sent_at is not None and self.trigger_at is not None and r.sent_at < self.trigger_at
 
     def answered(self, r, status, close):
-        self.count["answered" if status == 200 else "bad_status"] += 1
+        self.count["answered" if status == self.a.ok else "bad_status"] += 1
         if self.trigger_at is not None:
             self.count["answered_after_trigger"] += 1
             if close:
@@ -369,6 +378,8 @@ def main():
     p.add_argument("--churn")
     p.add_argument("--bound", type=float, default=30)
     p.add_argument("--wait-exit", action="store_true")
+    p.add_argument("--post")
+    p.add_argument("--ok", type=int, default=200)
     p.add_argument("--json")
     a = p.parse_args()
     run = Run(a)

@@ -5,6 +5,8 @@
 #    restarted on the same file, it returns every note it acknowledged with 201, with its
 #    text; its totals row agrees with the notes (no write half applied);
 #  - the same after SIGKILL: an acknowledged write survives a crash too;
+#  - a POST waiting unread in each of 100 connections at SIGTERM: every note committed is
+#    one acknowledged, none run and left unanswered;
 #  - the API's answers: 201, 200, 400 (bad JSON, wrong shape), 404, 405, 413.
 . "$top_srcdir/tests/lib.sh"
 NOTES=$top_builddir/examples/notes
@@ -55,6 +57,30 @@ log_has '^notes: database closed$' || fail "the shutdown hook did not close the 
 
 notes_start
 consistent "$T/acked.1"
+
+# --- a POST waiting in each of 100 connections at SIGTERM ------------------------------------
+# Every note the store committed was acknowledged, and every one acknowledged is there: a
+# write run but never answered would be made twice by a client that retries.
+kill -TERM "$SVC_PID"
+wait_exit "$SVC_PID"
+DB=$T/burst.db
+notes_start
+python3 "$top_srcdir/tests/loadc.py" "$SVC_PORT" "$SVC_PID" --conns 100 --big-share 0 \
+	--small /notes --post '{"text":"waiting"}' --ok 201 --idle-burst 1 --json "$T/burst.json" \
+	>"$T/burst.out" 2>&1 || fail "POSTs lost or cut across SIGTERM: $(cat "$T/burst.out")"
+wait_exit "$SVC_PID"
+expect_eq "store exit status after the waiting POSTs" 0 "$EXIT_STATUS"
+notes_start
+python3 - "$(curl -s --max-time 10 "$SVC_URL/notes")" "$T/burst.json" <<'PY' ||
+import json, sys
+t, acct = json.loads(sys.argv[1]), json.load(open(sys.argv[2]))
+assert t["rows"] == acct["answered"], ("committed", t["rows"], "acknowledged", acct["answered"])
+PY
+	fail "committed and acknowledged notes differ: $(cat "$T/burst.out")"
+kill -TERM "$SVC_PID"
+wait_exit "$SVC_PID"
+DB=$T/notes.db
+notes_start
 
 # --- the API's answers, on the restarted store ----------------------------------------------
 post() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@" "$SVC_URL/notes"; }
