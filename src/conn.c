@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -235,6 +237,25 @@ size_t conn_close_idle(struct conn_registry *r, uint64_t now_ms)
 bool conn_refresh(struct conn_registry *r, struct conn *c, uint64_t now_ms)
 {
 	return conn_make_fresh(r, c, now_ms);
+}
+
+size_t conn_kick_busy(struct conn_registry *r, uint64_t cutoff_ms)
+{
+	static const int unset = 0; /* the system's default, as it was: nothing else sets it */
+	size_t n = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (struct conn *c = r->head.next; c != &r->head; c = c->next) {
+		if (atomic_load(&c->phase) != CONN_BUSY ||
+		    atomic_load_explicit(&c->since_ms, memory_order_relaxed) > cutoff_ms)
+			continue;
+		/* Setting it makes the kernel call the socket's write-space callback, which
+		 * wakes an epoll waiting for EPOLLOUT: a new edge for libmicrohttpd. */
+		if (setsockopt(c->fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &unset, sizeof unset) == 0)
+			n++;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return n;
 }
 
 void conn_close(struct conn_registry *r, struct conn *c)

@@ -84,6 +84,13 @@ void conn_line_seen(struct conn *c, uint64_t now_ms);
  * response built before grace carried no "Connection: close"); false when not idle. */
 bool conn_refresh(struct conn_registry *r, struct conn *c, uint64_t now_ms);
 
+/* Wakes the worker of every connection busy with a request begun at or before cutoff_ms, as
+ * if its socket had just become writable; returns how many. libmicrohttpd 0.9.75 takes a
+ * short send() or sendfile() for a full socket buffer and waits for an edge-triggered
+ * EPOLLOUT; when the send was cut short by anything else (the process stopped and
+ * continued, a debugger, a freezer) the buffer drains, no edge comes, and the response
+ * stalls for good. A wake-up where nothing stalled costs libmicrohttpd one look. */
+size_t conn_kick_busy(struct conn_registry *r, uint64_t cutoff_ms);
 /* Shuts down one connection (mercy reaching a connection that arrived late). */
 void conn_close(struct conn_registry *r, struct conn *c);
 /* Makes every idle connection (one that has finished a request and carries none) fresh

@@ -118,7 +118,7 @@ struct serviced {
 	struct admit admit;                /* the connection limits, enforced at accept */
 	_Atomic unsigned timeout_s;        /* the idle timeout now */
 	_Atomic unsigned header_timeout_s; /* the request-header deadline now, 0: none */
-	uint64_t header_sweep_ms;          /* when the engine looks for late headers next */
+	uint64_t conn_sweep_ms;            /* when engine_sweep_conns() looks next */
 	unsigned timeout_start_s;          /* libmicrohttpd's: fixed when it starts */
 	_Atomic uint64_t nofile_logged_ms; /* the last "out of descriptors" line logged */
 	_Atomic unsigned nofile_dropped;    /* and the ones not logged since */
@@ -1062,6 +1062,9 @@ int serviced_start(serviced *s, struct serviced_error *err)
 	for (size_t i = 0; i < sizeof engine_signals / sizeof engine_signals[0]; i++)
 		if (s->opt.signals & engine_signals[i].bit)
 			sigaddset(&s->sigmask, engine_signals[i].signo);
+	/* After a stop (SIGSTOP, a debugger), responses cut short mid-send are woken at once
+	 * (conn_kick_busy); continuing does not wait for the signal to be read. */
+	sigaddset(&s->sigmask, SIGCONT);
 	/* SIGHUP reloads, by the habit of every daemon, unless it was made a shutdown signal. */
 	if (s->reload && !(s->opt.signals & SERVICED_SIG_HUP)) {
 		sigaddset(&s->sigmask, SIGHUP);
@@ -1220,7 +1223,7 @@ int serviced_set_limits(serviced *s, const struct serviced_limits *l)
 	admit_set_limits(&s->admit, l->connections, l->connections_per_ip);
 	atomic_store(&s->timeout_s, l->timeout_s);
 	atomic_store(&s->header_timeout_s, l->header_timeout_s);
-	engine_wake(s); /* the header sweep's next time may have changed */
+	engine_wake(s); /* a new header deadline is kept from the next sweep */
 	return 0;
 }
 
@@ -1763,6 +1766,12 @@ static void engine_read_signals(serviced *s)
 	struct signalfd_siginfo si;
 
 	while (read(s->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+		if ((int)si.ssi_signo == SIGCONT) {
+			size_t n = conn_kick_busy(&s->reg, UINT64_MAX);
+
+			engine_log(s, LOG_DEBUG, "continued: %zu requests in progress woken", n);
+			continue;
+		}
 		if ((int)si.ssi_signo == SIGHUP && s->hup_reloads) {
 			char err[256];
 
@@ -1790,24 +1799,27 @@ static uint64_t engine_sweep_fresh(serviced *s, uint64_t now)
 	return oldest == UINT64_MAX ? LIFECYCLE_NEVER : oldest + CONN_FRESH_MAX_MS;
 }
 
-/* Closes connections whose request headers are late (see serviced_limits); returns when it
- * looks next, or LIFECYCLE_NEVER. Once a second: the deadline is in whole seconds. */
-#define ENGINE_HEADER_SWEEP_MS 1000
-static uint64_t engine_sweep_headers(serviced *s, uint64_t now)
+/* Once a second (the header deadline is in whole seconds): closes connections whose
+ * request headers are late (see serviced_limits), and wakes the workers of requests busy
+ * for over a second, lest one of their responses has stalled (conn_kick_busy). Returns when
+ * it looks next. */
+#define ENGINE_CONN_SWEEP_MS 1000
+static uint64_t engine_sweep_conns(serviced *s, uint64_t now)
 {
 	uint64_t header_ms = (uint64_t)atomic_load(&s->header_timeout_s) * 1000;
 	size_t n;
 
+	if (now < s->conn_sweep_ms)
+		return s->conn_sweep_ms;
+	s->conn_sweep_ms = now + ENGINE_CONN_SWEEP_MS;
+	conn_kick_busy(&s->reg, now - ENGINE_CONN_SWEEP_MS);
 	if (header_ms == 0)
-		return LIFECYCLE_NEVER;
-	if (now < s->header_sweep_ms)
-		return s->header_sweep_ms;
-	s->header_sweep_ms = now + ENGINE_HEADER_SWEEP_MS;
+		return s->conn_sweep_ms;
 	n = conn_close_late(&s->reg, now, header_ms, (uint64_t)atomic_load(&s->timeout_s) * 1000);
 	if (n)
 		engine_log(s, LOG_INFO, "closed %zu connections whose request headers did not "
 			   "come whole within %us", n, atomic_load(&s->header_timeout_s));
-	return s->header_sweep_ms;
+	return s->conn_sweep_ms;
 }
 
 /* How long the engine may sleep: until the phase's deadline, the next tick, or the moment a
@@ -1822,7 +1834,7 @@ static int engine_timeout(serviced *s, uint64_t now)
 	fresh = engine_sweep_fresh(s, now);
 	if (fresh < next)
 		next = fresh;
-	fresh = engine_sweep_headers(s, now);
+	fresh = engine_sweep_conns(s, now);
 	if (fresh < next)
 		next = fresh;
 	if (atomic_load(&s->state) == SERVICED_STATE_GRACE && engine_unreported(s) > 0 &&

@@ -19,7 +19,8 @@ tests_testapp_LDADD = libsvcdaemon.la libsvccore.la
 ENGINE_TESTS = tests/shutdown-download.sh tests/shutdown-keepalive.sh \
 	tests/shutdown-bounds.sh tests/shutdown-streams.sh tests/shutdown-api.sh \
 	tests/http-limits.sh tests/shutdown-knobs.sh tests/logging.sh tests/shutdown-fresh.sh \
-	tests/reload-limits.sh tests/drain-load.sh tests/slow-clients.sh
+	tests/reload-limits.sh tests/drain-load.sh tests/slow-clients.sh \
+	tests/stop-continue.sh
 TESTS += $(ENGINE_TESTS)
 EXTRA_DIST += $(ENGINE_TESTS) tests/httpc.py tests/loadc.py
 AM_TESTS_ENVIRONMENT += TESTAPP='$(abs_top_builddir)/tests/testapp'; export TESTAPP;
