@@ -95,5 +95,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(path);
 	free(auth);
 	free(type);
+	free(coding);
 	return 0;
 }
