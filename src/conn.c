@@ -282,19 +282,6 @@ size_t conn_close_stale_fresh(struct conn_registry *r, uint64_t cutoff_ms, uint6
 				*oldest_ms = since;
 			continue;
 		}
-		/* Bytes its worker has not read: the worker is busy (a long handler), the
-		 * request may be whole. It waits with grace, looked at again a bound later. */
-		{
-			int unread = 0;
-
-			if (ioctl(c->fd, FIONREAD, &unread) == 0 && unread > 0) {
-				atomic_store_explicit(&c->fresh_ms, cutoff_ms + CONN_FRESH_MAX_MS,
-						      memory_order_relaxed);
-				if (cutoff_ms + CONN_FRESH_MAX_MS < *oldest_ms)
-					*oldest_ms = cutoff_ms + CONN_FRESH_MAX_MS;
-				continue;
-			}
-		}
 		/* Silent (or slow) too long: its request was not going to come in time. */
 		if (atomic_compare_exchange_strong(&c->phase, &expected, CONN_CLOSING)) {
 			atomic_fetch_sub(&r->fresh, 1);
