@@ -236,7 +236,12 @@ size_t conn_close_idle(struct conn_registry *r, uint64_t now_ms)
 
 bool conn_refresh(struct conn_registry *r, struct conn *c, uint64_t now_ms)
 {
-	return conn_make_fresh(r, c, now_ms);
+	if (!conn_make_fresh(r, c, now_ms))
+		return false;
+	/* As grace does to an idle connection: what was sent is still read, then EOF. */
+	if (!conn_pending(c))
+		shutdown(c->fd, SHUT_RD);
+	return true;
 }
 
 size_t conn_kick_busy(struct conn_registry *r, uint64_t cutoff_ms)

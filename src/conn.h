@@ -80,8 +80,9 @@ bool conn_begin_request(struct conn_registry *r, struct conn *c);
 void conn_end_request(struct conn *c, uint64_t now_ms);
 /* The next request's line has come on c, at now_ms: its header deadline runs from now. */
 void conn_line_seen(struct conn *c, uint64_t now_ms);
-/* Makes an idle connection fresh again, so that grace waits for a request it may hold (a
- * response built before grace carried no "Connection: close"); false when not idle. */
+/* Makes an idle connection fresh again and shuts its read side unless a request is under
+ * way, so that grace serves a request it may hold and then sees it close (a response built
+ * before grace carried no "Connection: close"); false when not idle. */
 bool conn_refresh(struct conn_registry *r, struct conn *c, uint64_t now_ms);
 
 /* Wakes the worker of every connection busy with a request begun at or before cutoff_ms, as
